@@ -1,0 +1,45 @@
+"""create_app(settings): the FastAPI application. Nothing happens at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from chatkeep import __version__
+from chatkeep.auth.api import router as auth_router
+from chatkeep.config import Settings, load_settings
+from chatkeep.db import Database
+from chatkeep.health import router as health_router
+from chatkeep.http.errors import install_error_handlers
+from chatkeep.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from chatkeep.logs import configure_logging
+from chatkeep.sessions.api import router as sessions_router
+
+DESCRIPTION = """Keeps conversations for LLM applications: sessions and messages per user,
+behind `Authorization: Bearer <API key>`. Errors are `{"error", "code"}` JSON objects; lists are
+`{"data", "has_more", "next_cursor"}`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.database = Database(settings)
+        try:
+            yield
+        finally:
+            await app.state.database.dispose()
+
+    app = FastAPI(title="chatkeep", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router)
+    app.include_router(auth_router)
+    app.include_router(sessions_router)
+    return app

@@ -1,0 +1,5 @@
+"""Users, API keys, and the Principal (who is calling)."""
+
+from chatkeep.auth.principal import Principal
+
+__all__ = ["Principal"]

@@ -1,0 +1,89 @@
+"""The one Settings object. Precedence: CLI flag > environment (CHATKEEP_*) > TOML file > default.
+
+Imports nothing of ours, so every layer may depend on it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Field names map to CHATKEEP_<NAME> variables."""
+
+    model_config = SettingsConfigDict(env_prefix="CHATKEEP_", extra="ignore")
+
+    database_url: str = "sqlite:///./data/chatkeep.db"
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    upstream_base_url: str | None = None
+    upstream_api_key: str | None = Field(default=None, repr=False)
+    admin_key: str | None = Field(default=None, repr=False)
+    secret_key: str | None = Field(default=None, repr=False)
+    allow_anonymous: bool = False
+    config: Path | None = None
+    log_level: str = "INFO"
+    # Create a first user and print its key when a fresh database has no users (`make run`).
+    bootstrap_user: bool = True
+
+    # Server defaults for session settings (below the user's preferences).
+    default_model: str = "echo"
+    default_temperature: float | None = None
+    default_max_tokens: int | None = None
+    default_max_history_messages: int = 20
+
+    # Limits.
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_message_bytes: int = 1024 * 1024
+    max_messages_per_request: int = 500
+    max_title_chars: int = 200
+    max_metadata_bytes: int = 64 * 1024
+    default_page_size: int = 50
+    max_page_size: int = 500
+
+    # Connection pool (PostgreSQL; SQLite uses a small fixed pool).
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql", "postgres://")):
+            raise ValueError("database_url must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get("CHATKEEP_CONFIG")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and TOML file, with explicit overrides (CLI flags) on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,79 @@
+"""Request dependencies: the unit-of-work `db`, the calling Principal, settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chatkeep.auth import service as auth_service
+from chatkeep.auth.principal import Principal
+from chatkeep.config import Settings
+from chatkeep.db import Database, session_scope
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ck_…`")
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.database
+
+
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed when the endpoint returns, rolled back on error.
+
+    Scoped to the endpoint function, so the commit happens before the response is sent and a
+    failed commit becomes an error response instead of a false success.
+    """
+    database = get_database(request)
+    maker = database.read if request.method in SAFE_METHODS else database.write
+    async with maker() as db:
+        try:
+            yield db
+            await db.commit()
+        except BaseException:
+            await db.rollback()
+            raise
+
+
+Db = Annotated[AsyncSession, Depends(get_db, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_principal(
+    request: Request,
+    db: Db,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    settings = get_settings(request)
+    token = credentials.credentials if credentials else None
+    principal, stale = await auth_service.authenticate(db, token, admin_key=settings.admin_key)
+    if stale and principal.api_key_id:
+        if request.method in SAFE_METHODS:
+            # Its own short write, so a GET keeps a read-only transaction.
+            async with session_scope(get_database(request)) as write_db:
+                await auth_service.touch_key(write_db, principal.api_key_id)
+        else:
+            # A write request already holds the write lock (SQLite): touch in its transaction.
+            await auth_service.touch_key(db, principal.api_key_id)
+    return principal
+
+
+async def get_user_principal(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    return auth_service.require_user(principal)
+
+
+async def get_admin_principal(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    return auth_service.require_admin(principal)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_user_principal)]
+AdminPrincipal = Annotated[Principal, Depends(get_admin_principal)]

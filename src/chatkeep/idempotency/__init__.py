@@ -1,0 +1,1 @@
+"""Idempotency-Key handling: a retried write returns the first result and writes nothing twice."""

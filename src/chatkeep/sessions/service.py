@@ -1,0 +1,387 @@
+"""Use cases for sessions and messages, and every access check on them."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chatkeep.auth import service as auth_service
+from chatkeep.auth.principal import Principal
+from chatkeep.config import Settings
+from chatkeep.db.base import utcnow
+from chatkeep.db.tables import ChatSessionRow, MessageRow
+from chatkeep.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from chatkeep.idempotency import service as idempotency
+from chatkeep.ids import new_id
+from chatkeep.pagination import Page, decode_cursor, encode_cursor
+from chatkeep.sessions import repository
+from chatkeep.sessions.schemas import (
+    ChatSession,
+    Message,
+    MessageBatch,
+    MessageIn,
+    MessageList,
+    MessageQuery,
+    SessionCreate,
+    SessionFilters,
+    SessionUpdate,
+)
+from chatkeep.sessions.titles import content_text, title_from_text
+
+
+class Access(enum.Enum):
+    READ = "read"
+    WRITE = "write"
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+def to_session(row: ChatSessionRow) -> ChatSession:
+    return ChatSession(
+        id=row.id,
+        title=row.title,
+        agent=row.agent,
+        model=row.model,
+        temperature=row.temperature,
+        max_tokens=row.max_tokens,
+        system_prompt=row.system_prompt,
+        max_history_messages=row.max_history_messages,
+        summarization=row.summarization,
+        metadata=row.metadata_,
+        pinned=row.pinned,
+        archived=row.archived,
+        message_count=row.message_count,
+        last_message_at=row.last_message_at,
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        total_cost=row.total_cost,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        deleted_at=row.deleted_at,
+    )
+
+
+async def get_row(
+    db: AsyncSession,
+    principal: Principal,
+    session_id: str,
+    need: Access = Access.READ,
+    *,
+    include_deleted: bool = False,
+) -> ChatSessionRow:
+    """The session if the caller may `need` it; otherwise 404, whether it exists or not."""
+    row = await repository.get_session(db, session_id)
+    if row is None or row.owner_id != principal.owner_id or (row.deleted_at and not include_deleted):
+        raise NotFound("session not found", code="session_not_found")
+    return row
+
+
+async def get(db: AsyncSession, principal: Principal, session_id: str) -> ChatSession:
+    return to_session(await get_row(db, principal, session_id))
+
+
+def _check_title(title: str | None, settings: Settings) -> str | None:
+    if title is None:
+        return None
+    title = title.strip()
+    if not title:
+        raise InvalidInput("title must not be blank", code="invalid_title", field="title")
+    if len(title) > settings.max_title_chars:
+        raise InvalidInput(
+            f"title is longer than {settings.max_title_chars} characters", code="title_too_long", field="title"
+        )
+    return title
+
+
+def _check_metadata(metadata: dict[str, Any], settings: Settings, field: str = "metadata") -> dict[str, Any]:
+    if len(orjson.dumps(metadata)) > settings.max_metadata_bytes:
+        raise PayloadTooLarge(
+            f"{field} is larger than {settings.max_metadata_bytes} bytes", code="metadata_too_large", field=field
+        )
+    return metadata
+
+
+def _check_system_prompt(prompt: str | None, settings: Settings) -> str | None:
+    if prompt is not None and len(prompt.encode()) > settings.max_message_bytes:
+        raise PayloadTooLarge(
+            f"system_prompt is larger than {settings.max_message_bytes} bytes",
+            code="content_too_large",
+            field="system_prompt",
+        )
+    return prompt
+
+
+async def _defaults(db: AsyncSession, principal: Principal, settings: Settings) -> dict[str, Any]:
+    """Session settings a new session takes when unset: the user's preferences, then the server's."""
+    prefs: dict[str, Any] = {}
+    if principal.kind == "user":
+        prefs = (await auth_service.get_user(db, principal.id)).preferences
+    return {
+        "model": prefs.get("default_model") or settings.default_model,
+        "temperature": prefs.get("default_temperature", settings.default_temperature),
+        "max_tokens": prefs.get("default_max_tokens", settings.default_max_tokens),
+        "max_history_messages": prefs.get("default_max_history_messages", settings.default_max_history_messages),
+        "summarization": bool(prefs.get("enable_auto_summarization", False)),
+        "system_prompt": prefs.get("custom_system_prompt"),
+    }
+
+
+async def create(
+    db: AsyncSession, principal: Principal, data: SessionCreate, settings: Settings
+) -> ChatSession:
+    title = _check_title(data.title, settings)
+    metadata = _check_metadata(data.metadata, settings)
+    _check_system_prompt(data.system_prompt, settings)
+    if data.id is not None and await repository.session_exists(db, data.id):
+        raise Conflict("a session with this id already exists", code="session_exists", field="id")
+    chosen = data.model_dump(include=set(data.model_fields_set) & {
+        "model", "temperature", "max_tokens", "system_prompt", "max_history_messages", "summarization"
+    }, exclude_none=True)
+    values = {**await _defaults(db, principal, settings), **chosen}
+    now = utcnow()
+    row = await repository.insert_session(
+        db,
+        ChatSessionRow(
+            id=data.id or new_id(),
+            owner_id=principal.owner_id,
+            title=title,
+            agent=data.agent,
+            metadata_=metadata,
+            pinned=False,
+            archived=False,
+            created_at=now,
+            updated_at=now,
+            message_count=0,
+            prompt_tokens=0,
+            completion_tokens=0,
+            total_cost=0.0,
+            **values,
+        ),
+    )
+    return to_session(row)
+
+
+async def list_sessions(
+    db: AsyncSession,
+    principal: Principal,
+    filters: SessionFilters,
+    *,
+    limit: int,
+    offset: int = 0,
+    cursor: str | None = None,
+) -> Page[ChatSession]:
+    after = None
+    if cursor:
+        pinned, updated_at, session_id = decode_cursor(cursor, 3)
+        try:
+            after = (bool(pinned), datetime.fromisoformat(updated_at), str(session_id))
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput("cursor is not valid", code="invalid_cursor", field="cursor") from exc
+    rows = await repository.list_sessions(
+        db, principal.owner_id, filters, limit=limit + 1, offset=offset, after=after
+    )
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if has_more:
+        last = rows[-1]
+        next_cursor = encode_cursor([last.pinned, last.updated_at.isoformat(), last.id])
+    return Page[ChatSession](data=[to_session(r) for r in rows], has_more=has_more, next_cursor=next_cursor)
+
+
+async def update(
+    db: AsyncSession, principal: Principal, session_id: str, data: SessionUpdate, settings: Settings
+) -> ChatSession:
+    row = await get_row(db, principal, session_id, Access.WRITE)
+    changes = {name: getattr(data, name) for name in data.model_fields_set}
+    if "title" in changes:
+        changes["title"] = _check_title(changes["title"], settings)
+    if "metadata" in changes:
+        changes["metadata_"] = _check_metadata(changes.pop("metadata"), settings)
+    if "system_prompt" in changes:
+        _check_system_prompt(changes["system_prompt"], settings)
+    if changes:
+        changes["updated_at"] = utcnow()
+        await repository.update_session(db, session_id, changes)
+        for name, value in changes.items():
+            setattr(row, name, value)
+    return to_session(row)
+
+
+async def delete(db: AsyncSession, principal: Principal, session_id: str, *, hard: bool) -> None:
+    """Soft delete hides the session everywhere (restorable); hard delete removes it for good."""
+    row = await get_row(db, principal, session_id, Access.WRITE, include_deleted=hard)
+    if hard:
+        await repository.delete_session(db, session_id)
+    elif row.deleted_at is None:
+        await repository.update_session(db, session_id, {"deleted_at": utcnow()})
+
+
+async def restore(db: AsyncSession, principal: Principal, session_id: str) -> ChatSession:
+    row = await get_row(db, principal, session_id, Access.WRITE, include_deleted=True)
+    if row.deleted_at is not None:
+        row.deleted_at = None
+        await repository.update_session(db, session_id, {"deleted_at": None})
+    return to_session(row)
+
+
+# --- messages -------------------------------------------------------------------------------
+
+
+def to_message(row: MessageRow) -> Message:
+    return Message(
+        id=row.id,
+        session_id=row.session_id,
+        seq=row.seq,
+        role=row.role,  # type: ignore[arg-type]
+        content=row.content if row.content_parts is None else row.content_parts,
+        name=row.name,
+        tool_calls=row.tool_calls,
+        tool_call_id=row.tool_call_id,
+        parent_id=row.parent_id,
+        metadata=row.metadata_,
+        model=row.model,
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        cost=row.cost,
+        response_time_ms=row.response_time_ms,
+        created_at=row.created_at,
+    )
+
+
+def _check_message_sizes(messages: list[MessageIn], settings: Settings) -> None:
+    if len(messages) > settings.max_messages_per_request:
+        raise PayloadTooLarge(
+            f"at most {settings.max_messages_per_request} messages per request",
+            code="too_many_messages",
+            field="messages",
+        )
+    for index, message in enumerate(messages):
+        content = message.content
+        if isinstance(content, list):
+            size = len(orjson.dumps([part.model_dump() for part in content]))
+        else:
+            size = len((content or "").encode())
+        if message.tool_calls:
+            size += len(orjson.dumps(message.tool_calls))
+        if size > settings.max_message_bytes:
+            raise PayloadTooLarge(
+                f"message content is larger than {settings.max_message_bytes} bytes",
+                code="content_too_large",
+                field=f"messages[{index}].content",
+            )
+        _check_metadata(message.metadata, settings, field=f"messages[{index}].metadata")
+
+
+async def append(
+    db: AsyncSession,
+    principal: Principal,
+    session_id: str,
+    body: MessageIn | MessageBatch,
+    settings: Settings,
+    *,
+    idempotency_key: str | None = None,
+) -> Message | MessageList:
+    """Store new messages at the end of a session, with gap-free seqs, in one transaction."""
+    batch = isinstance(body, MessageBatch)
+    messages = body.messages if batch else [body]
+    _check_message_sizes(messages, settings)
+    await get_row(db, principal, session_id, Access.WRITE)
+    if idempotency_key is not None:
+        key_fingerprint = idempotency.fingerprint("append", session_id, body.model_dump(mode="json"))
+        stored = await idempotency.claim(db, principal.owner_id, idempotency_key, key_fingerprint)
+        if stored is not None:
+            return MessageList.model_validate(stored) if batch else Message.model_validate(stored)
+    stored_rows = await append_messages(db, session_id, messages)
+    result: Message | MessageList = (
+        MessageList(data=[to_message(r) for r in stored_rows]) if batch else to_message(stored_rows[0])
+    )
+    if idempotency_key is not None:
+        await idempotency.record(db, principal.owner_id, idempotency_key, 201, result.model_dump(mode="json"))
+    return result
+
+
+async def append_messages(db: AsyncSession, session_id: str, messages: list[MessageIn]) -> list[MessageRow]:
+    """Append to a session the caller was already checked for (the gateway and runs use this too)."""
+    for index, message in enumerate(messages):
+        if message.parent_id is not None and not await repository.message_in_session(db, session_id, message.parent_id):
+            raise InvalidInput(
+                "parent_id is not a message of this session", code="invalid_parent", field=f"messages[{index}].parent_id"
+            )
+    first_user = next((m for m in messages if m.role == "user"), None)
+    now = utcnow()
+    last_seq = await repository.reserve_seqs(
+        db,
+        session_id,
+        len(messages),
+        now=now,
+        prompt_tokens=sum(m.prompt_tokens or 0 for m in messages),
+        completion_tokens=sum(m.completion_tokens or 0 for m in messages),
+        cost=sum(m.cost or 0.0 for m in messages),
+        title_if_unset=title_from_text(content_text(first_user.content)) if first_user else None,
+    )
+    first_seq = last_seq - len(messages) + 1
+    previous_id = await repository.message_id_at(db, session_id, first_seq - 1) if first_seq > 1 else None
+    rows = []
+    for offset, message in enumerate(messages):
+        row = MessageRow(
+            id=new_id(),
+            session_id=session_id,
+            seq=first_seq + offset,
+            role=message.role,
+            kind="tool" if message.is_tool_traffic else "chat",
+            content=message.content if isinstance(message.content, str) else None,
+            content_parts=[p.model_dump() for p in message.content] if isinstance(message.content, list) else None,
+            name=message.name,
+            tool_calls=message.tool_calls,
+            tool_call_id=message.tool_call_id,
+            parent_id=message.parent_id or previous_id,
+            metadata_=message.metadata,
+            model=message.model,
+            prompt_tokens=message.prompt_tokens,
+            completion_tokens=message.completion_tokens,
+            cost=message.cost,
+            response_time_ms=message.response_time_ms,
+            created_at=now,
+        )
+        rows.append(row)
+        previous_id = row.id
+    await repository.insert_messages(db, [_row_values(r) for r in rows])
+    return rows
+
+
+def _row_values(row: MessageRow) -> dict[str, Any]:
+    return {column.key: getattr(row, column.key) for column in MessageRow.__mapper__.column_attrs}
+
+
+async def list_messages(
+    db: AsyncSession, principal: Principal, session_id: str, query: MessageQuery, cursor: str | None = None
+) -> Page[Message]:
+    await get_row(db, principal, session_id)
+    if cursor:
+        try:
+            seq = int(cursor)
+        except ValueError as exc:
+            raise InvalidInput("cursor is not valid", code="invalid_cursor", field="cursor") from exc
+        query = query.model_copy(update={"after" if query.order == "asc" else "before": seq})
+    rows = await repository.list_messages(db, session_id, query.model_copy(update={"limit": query.limit + 1}))
+    has_more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    return Page[Message](
+        data=[to_message(r) for r in rows],
+        has_more=has_more,
+        next_cursor=str(rows[-1].seq) if has_more else None,
+    )
+
+
+async def get_message(db: AsyncSession, principal: Principal, session_id: str, message_id: str) -> Message:
+    await get_row(db, principal, session_id)
+    row = await repository.get_message(db, session_id, message_id)
+    if row is None:
+        raise NotFound("message not found", code="message_not_found")
+    return to_message(row)
