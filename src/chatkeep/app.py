@@ -9,11 +9,14 @@ from fastapi import FastAPI
 
 from chatkeep import __version__
 from chatkeep.auth.api import router as auth_router
+from chatkeep.background import BackgroundTasks
 from chatkeep.config import Settings, load_settings
 from chatkeep.db import Database
+from chatkeep.gateway.api import router as gateway_router
 from chatkeep.health import router as health_router
 from chatkeep.http.errors import install_error_handlers
 from chatkeep.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from chatkeep.llm import LLM
 from chatkeep.logs import configure_logging
 from chatkeep.sessions.api import router as sessions_router
 
@@ -29,9 +32,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = Database(settings)
+        app.state.llm = LLM(settings)
+        app.state.background = BackgroundTasks()
         try:
             yield
         finally:
+            # Let replies still streaming to a gone client finish and be stored.
+            await app.state.background.drain(timeout=settings.upstream_timeout_seconds)
+            await app.state.llm.close()
             await app.state.database.dispose()
 
     app = FastAPI(title="chatkeep", version=__version__, description=DESCRIPTION, lifespan=lifespan)
@@ -42,4 +50,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(sessions_router)
+    app.include_router(gateway_router)
     return app

@@ -9,13 +9,24 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+
+class ModelConfig(BaseModel):
+    """One model in the TOML config: `[models.NAME]`."""
+
+    upstream_model: str | None = Field(default=None, description="Name sent upstream (default: NAME).")
+    base_url: str | None = Field(default=None, description="OpenAI-compatible base URL (default: upstream_base_url).")
+    api_key_env: str | None = Field(default=None, description="Environment variable holding its API key.")
+    context_window: int = Field(default=128_000, gt=0)
+    input_price_per_1m: float = Field(default=0.0, ge=0, description="USD per 1M prompt tokens.")
+    output_price_per_1m: float = Field(default=0.0, ge=0, description="USD per 1M completion tokens.")
 
 
 class Settings(BaseSettings):
@@ -43,6 +54,20 @@ class Settings(BaseSettings):
     default_temperature: float | None = None
     default_max_tokens: int | None = None
     default_max_history_messages: int = 20
+
+    # Models: the built-in "echo" is always there; others come from [models.NAME] in the TOML
+    # file, or pass through to upstream_base_url when it is set.
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    summary_model: str | None = None
+    default_context_window: int = 128_000
+    context_margin_tokens: int = 256
+    # Tokens kept free for the reply when a request sets no max_tokens.
+    default_reply_reserve_tokens: int = 1024
+    summary_max_input_messages: int = 200
+    upstream_timeout_seconds: float = 120.0
+    upstream_connect_retries: int = 2
+    # Pause between streamed echo tokens (makes streaming visible in a UI and testable).
+    echo_delay_ms: int = 0
 
     # Limits.
     max_body_bytes: int = 8 * 1024 * 1024

@@ -15,11 +15,14 @@ class ChatkeepError(Exception):
     status: int = 500
     code: str = "internal_error"
 
-    def __init__(self, message: str, *, code: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        self.headers = headers or {}
         self.extra = extra
 
     def to_body(self) -> dict[str, Any]:
@@ -80,3 +83,31 @@ class ServiceUnavailable(ChatkeepError):
 
     status = 503
     code = "service_unavailable"
+
+
+class RateLimited(ChatkeepError):
+    """Too many requests (ours, or the upstream model's); see Retry-After."""
+
+    status = 429
+    code = "rate_limited"
+
+
+class UpstreamError(ChatkeepError):
+    """The upstream model failed (5xx, bad response, connection error) or refused the request.
+
+    `status` is 502 for failures, or the upstream's own 4xx status when it refused the request.
+    """
+
+    status = 502
+    code = "upstream_error"
+
+    def __init__(self, message: str, *, status: int = 502, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.status = status
+
+
+class UpstreamTimeout(ChatkeepError):
+    """The upstream model did not answer in time."""
+
+    status = 504
+    code = "upstream_timeout"

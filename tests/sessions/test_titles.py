@@ -2,7 +2,8 @@
 
 import pytest
 
-from chatkeep.sessions.titles import content_text, title_from_text
+from chatkeep.sessions.titles import title_from_text
+from chatkeep.text import content_text
 
 
 @pytest.mark.parametrize(

@@ -74,6 +74,8 @@ class ChatSessionRow(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     total_cost: Mapped[float] = mapped_column(Float, default=0.0)
+    # The latest summary message (kind "summary") of the conversation's older part, if any.
+    summary_message_id: Mapped[str | None] = mapped_column(ID)
 
     __table_args__ = (
         # "My sessions, pinned first, newest first": one backward index scan per page.

@@ -50,19 +50,17 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 async def get_principal(
     request: Request,
-    db: Db,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
+    """Who is calling. Uses its own short transactions, so it never holds the request's write
+    lock, and endpoints that call a model can avoid holding a transaction at all."""
     settings = get_settings(request)
+    database = get_database(request)
     token = credentials.credentials if credentials else None
-    principal, stale = await auth_service.authenticate(db, token, admin_key=settings.admin_key)
+    async with session_scope(database, write=False) as db:
+        principal, stale = await auth_service.authenticate(db, token, admin_key=settings.admin_key)
     if stale and principal.api_key_id:
-        if request.method in SAFE_METHODS:
-            # Its own short write, so a GET keeps a read-only transaction.
-            async with session_scope(get_database(request)) as write_db:
-                await auth_service.touch_key(write_db, principal.api_key_id)
-        else:
-            # A write request already holds the write lock (SQLite): touch in its transaction.
+        async with session_scope(database) as db:
             await auth_service.touch_key(db, principal.api_key_id)
     return principal
 

@@ -30,8 +30,24 @@ STATUS_CODES = {
 }
 
 
-def error_response(status: int, message: str, code: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, "code": code, **extra}, status_code=status)
+# Endpoints that OpenAI clients call: their errors use OpenAI's shape so the clients parse them.
+OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
+OPENAI_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error", 429: "rate_limit_error"}
+
+
+def _is_openai_path(request: Request) -> bool:
+    return request.url.path.startswith(OPENAI_PATHS)
+
+
+def error_response(
+    request: Request, status: int, message: str, code: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    if _is_openai_path(request):
+        error_type = OPENAI_ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+        body: dict[str, Any] = {"error": {"message": message, "type": error_type, "param": extra.get("field"), "code": code}}
+    else:
+        body = {"error": message, "code": code, **extra}
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 # Locations that name a place in the request, and union branch tags (see sessions.schemas.AppendBody).
@@ -43,47 +59,47 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or str(loc[0] if loc else "")
 
 
-async def _chatkeep_error(_: Request, exc: ChatkeepError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return JSONResponse(exc.to_body(), status_code=exc.status, headers=headers)
+async def _chatkeep_error(request: Request, exc: ChatkeepError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer", **exc.headers} if exc.status == 401 else exc.headers
+    return error_response(request, exc.status, exc.message, exc.code, headers, **exc.extra)
 
 
-async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        return error_response(400, "request body is not valid JSON", "invalid_json")
+        return error_response(request, 400, "request body is not valid JSON", "invalid_json")
     fields = [
         {"field": _field_name(tuple(e.get("loc", ()))), "location": str(e.get("loc", ("",))[0]), "message": e.get("msg", "")}
         for e in errors
     ]
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
-    return error_response(422, f"invalid request: {summary}", "validation_error", fields=fields)
+    if _is_openai_path(request):  # OpenAI answers invalid requests with 400
+        return error_response(request, 400, f"invalid request: {summary}", "invalid_request", field=fields[0]["field"] if fields else None)
+    return error_response(request, 422, f"invalid request: {summary}", "validation_error", fields=fields)
 
 
-async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = STATUS_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     if exc.status_code == 404 and message == "Not Found":
         message = "no such endpoint"
-    return JSONResponse(
-        {"error": message, "code": code}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
-    )
+    return error_response(request, exc.status_code, message, code, getattr(exc, "headers", None))
 
 
-async def _integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
+async def _integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
     # A unique constraint lost a race (e.g. two creates of the same client-chosen id).
     log.info("integrity conflict: %s", type(exc.orig).__name__)
-    return error_response(409, "the request conflicts with existing data", "conflict")
+    return error_response(request, 409, "the request conflicts with existing data", "conflict")
 
 
-async def _database_error(_: Request, exc: OperationalError | InterfaceError) -> JSONResponse:
+async def _database_error(request: Request, exc: OperationalError | InterfaceError) -> JSONResponse:
     log.warning("database unavailable: %s", type(exc.orig).__name__)
-    return error_response(503, "the database is unavailable; retry shortly", "database_unavailable")
+    return error_response(request, 503, "the database is unavailable; retry shortly", "database_unavailable")
 
 
-async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error")
-    return error_response(500, "internal server error", "internal_error")
+    return error_response(request, 500, "internal server error", "internal_error")
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -27,12 +27,33 @@ def fingerprint(operation: str, target: str, body: Any) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
-async def claim(db: AsyncSession, owner_id: str, key: str, fingerprint: str) -> Any | None:
-    """None if the key is new (now claimed for this request), else the stored response body."""
+def _check_key(key: str) -> None:
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidInput(
             f"Idempotency-Key must be 1–{MAX_KEY_LENGTH} characters", code="invalid_idempotency_key", field="Idempotency-Key"
         )
+
+
+def _stored_response(existing: IdempotencyKeyRow, fingerprint: str) -> Any | None:
+    if existing.fingerprint != fingerprint:
+        raise Conflict(
+            "this Idempotency-Key was already used for a different request", code="idempotency_key_reused"
+        )
+    if existing.status_code == 0:
+        raise Conflict("a request with this Idempotency-Key is in flight", code="idempotency_in_flight")
+    return existing.response
+
+
+async def lookup(db: AsyncSession, owner_id: str, key: str, fingerprint: str) -> Any | None:
+    """The stored response of a finished request with this key, without claiming it."""
+    _check_key(key)
+    existing = await repository.get(db, owner_id, key)
+    return None if existing is None or existing.status_code == 0 else _stored_response(existing, fingerprint)
+
+
+async def claim(db: AsyncSession, owner_id: str, key: str, fingerprint: str) -> Any | None:
+    """None if the key is new (now claimed for this request), else the stored response body."""
+    _check_key(key)
     existing = await repository.get(db, owner_id, key)
     if existing is None:
         try:
@@ -48,13 +69,7 @@ async def claim(db: AsyncSession, owner_id: str, key: str, fingerprint: str) -> 
             existing = await repository.get(db, owner_id, key)
             if existing is None:  # the other request rolled back; let the client retry
                 raise Conflict("a request with this Idempotency-Key is in flight", code="idempotency_in_flight") from None
-    if existing.fingerprint != fingerprint:
-        raise Conflict(
-            "this Idempotency-Key was already used for a different request", code="idempotency_key_reused"
-        )
-    if existing.status_code == 0:
-        raise Conflict("a request with this Idempotency-Key is in flight", code="idempotency_in_flight")
-    return existing.response
+    return _stored_response(existing, fingerprint)
 
 
 async def record(db: AsyncSession, owner_id: str, key: str, status_code: int, response: Any) -> None:

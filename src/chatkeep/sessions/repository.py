@@ -143,3 +143,34 @@ async def list_messages(db: AsyncSession, session_id: str, query: MessageQuery) 
 
 async def get_message(db: AsyncSession, session_id: str, message_id: str) -> MessageRow | None:
     return await db.scalar(select(M).where(M.id == message_id, M.session_id == session_id))
+
+
+VISIBLE_TO_MODEL = ("chat", "tool")
+
+
+async def last_messages(db: AsyncSession, session_id: str, limit: int) -> list[MessageRow]:
+    """The last `limit` chat and tool messages, oldest first (one backward index scan)."""
+    stmt = (
+        select(M)
+        .where(M.session_id == session_id, M.kind.in_(VISIBLE_TO_MODEL))
+        .order_by(M.seq.desc())
+        .limit(limit)
+    )
+    return list(reversed(list(await db.scalars(stmt))))
+
+
+async def messages_between(
+    db: AsyncSession, session_id: str, after_seq: int, before_seq: int, limit: int
+) -> list[MessageRow]:
+    """The newest `limit` chat and tool messages with after_seq < seq < before_seq, oldest first."""
+    stmt = (
+        select(M)
+        .where(M.session_id == session_id, M.kind.in_(VISIBLE_TO_MODEL), M.seq > after_seq, M.seq < before_seq)
+        .order_by(M.seq.desc())
+        .limit(limit)
+    )
+    return list(reversed(list(await db.scalars(stmt))))
+
+
+async def get_message_by_id(db: AsyncSession, message_id: str) -> MessageRow | None:
+    return await db.get(M, message_id)

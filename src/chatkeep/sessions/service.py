@@ -30,7 +30,8 @@ from chatkeep.sessions.schemas import (
     SessionFilters,
     SessionUpdate,
 )
-from chatkeep.sessions.titles import content_text, title_from_text
+from chatkeep.sessions.titles import title_from_text
+from chatkeep.text import content_text
 
 
 class Access(enum.Enum):
@@ -116,7 +117,7 @@ def _check_system_prompt(prompt: str | None, settings: Settings) -> str | None:
     return prompt
 
 
-async def _defaults(db: AsyncSession, principal: Principal, settings: Settings) -> dict[str, Any]:
+async def defaults_for(db: AsyncSession, principal: Principal, settings: Settings) -> dict[str, Any]:
     """Session settings a new session takes when unset: the user's preferences, then the server's."""
     prefs: dict[str, Any] = {}
     if principal.kind == "user":
@@ -142,7 +143,7 @@ async def create(
     chosen = data.model_dump(include=set(data.model_fields_set) & {
         "model", "temperature", "max_tokens", "system_prompt", "max_history_messages", "summarization"
     }, exclude_none=True)
-    values = {**await _defaults(db, principal, settings), **chosen}
+    values = {**await defaults_for(db, principal, settings), **chosen}
     now = utcnow()
     row = await repository.insert_session(
         db,
@@ -306,8 +307,19 @@ async def append(
     return result
 
 
-async def append_messages(db: AsyncSession, session_id: str, messages: list[MessageIn]) -> list[MessageRow]:
-    """Append to a session the caller was already checked for (the gateway and runs use this too)."""
+async def append_messages(
+    db: AsyncSession,
+    session_id: str,
+    messages: list[MessageIn],
+    *,
+    ids: list[str] | None = None,
+    kind: str | None = None,
+) -> list[MessageRow]:
+    """Append to a session the caller was already checked for (the gateway and runs use this too).
+
+    `ids` lets a caller announce message ids before storing (streams); `kind` overrides the
+    kind derived from the role (e.g. "summary").
+    """
     for index, message in enumerate(messages):
         if message.parent_id is not None and not await repository.message_in_session(db, session_id, message.parent_id):
             raise InvalidInput(
@@ -330,11 +342,11 @@ async def append_messages(db: AsyncSession, session_id: str, messages: list[Mess
     rows = []
     for offset, message in enumerate(messages):
         row = MessageRow(
-            id=new_id(),
+            id=ids[offset] if ids else new_id(),
             session_id=session_id,
             seq=first_seq + offset,
             role=message.role,
-            kind="tool" if message.is_tool_traffic else "chat",
+            kind=kind or ("tool" if message.is_tool_traffic else "chat"),
             content=message.content if isinstance(message.content, str) else None,
             content_parts=[p.model_dump() for p in message.content] if isinstance(message.content, list) else None,
             name=message.name,
@@ -385,3 +397,30 @@ async def get_message(db: AsyncSession, principal: Principal, session_id: str, m
     if row is None:
         raise NotFound("message not found", code="message_not_found")
     return to_message(row)
+
+
+# --- what the model sees (used by the gateway) ----------------------------------------------
+
+
+async def history_for_model(db: AsyncSession, session: ChatSessionRow, limit: int) -> list[MessageRow]:
+    """The last `limit` messages a model may see (chat and tool traffic), oldest first."""
+    return await repository.last_messages(db, session.id, limit) if limit > 0 else []
+
+
+async def current_summary(db: AsyncSession, session: ChatSessionRow) -> MessageRow | None:
+    if session.summary_message_id is None:
+        return None
+    return await repository.get_message_by_id(db, session.summary_message_id)
+
+
+async def messages_between(
+    db: AsyncSession, session_id: str, after_seq: int, before_seq: int, limit: int
+) -> list[MessageRow]:
+    return await repository.messages_between(db, session_id, after_seq, before_seq, limit)
+
+
+async def store_summary(db: AsyncSession, session_id: str, summary: MessageIn) -> MessageRow:
+    """Store a summary (hidden from message lists) and make it the session's current one."""
+    (row,) = await append_messages(db, session_id, [summary], kind="summary")
+    await repository.update_session(db, session_id, {"summary_message_id": row.id})
+    return row

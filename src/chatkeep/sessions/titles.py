@@ -2,24 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 MAX_AUTO_TITLE = 60
 ELLIPSIS = "…"
-
-
-def content_text(content: str | list[Any] | None) -> str:
-    """The human-readable text of a message's content (text parts joined for part lists)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    texts = []
-    for part in content:
-        part = part if isinstance(part, dict) else part.model_dump()
-        if part.get("type") == "text" and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-    return "\n".join(texts)
 
 
 def title_from_text(text: str) -> str | None:

@@ -1,0 +1,80 @@
+"""OpenAI-compatible routes. Errors here use OpenAI's shape (see http.errors)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from chatkeep.gateway.schemas import ChatCompletionRequest, ContextView, ModelInfo, ModelList
+from chatkeep.gateway.service import Gateway, Replay
+from chatkeep.http.deps import CurrentPrincipal, Db
+from chatkeep.http.docs import errors
+
+router = APIRouter(tags=["gateway"])
+
+SESSION_HEADER = "X-Chatkeep-Session-Id"
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def get_gateway(request: Request) -> Gateway:
+    state = request.app.state
+    return Gateway(state.database, state.llm, state.background, state.settings)
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+
+
+@router.post(
+    "/v1/chat/completions",
+    responses={
+        200: {"description": "An OpenAI chat.completion (plus `session_id`, `message_ids`), or an SSE stream of chunks."},
+        400: {"description": "Invalid request (OpenAI error shape)"},
+        404: {"description": "Unknown session or model"},
+        429: {"description": "The upstream model is rate limiting; see Retry-After"},
+        502: {"description": "The upstream model failed"},
+        504: {"description": "The upstream model timed out"},
+    },
+)
+async def chat_completions(
+    body: ChatCompletionRequest,
+    principal: CurrentPrincipal,
+    gateway: GatewayDep,
+    session_header: Annotated[str | None, Header(alias=SESSION_HEADER)] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+):
+    """Chat Completions, OpenAI-compatible. With `session_id`, send only the new messages:
+    the stored history is injected and the turn is stored. With `store: true` and no session,
+    a new session is created. With neither, it is a plain proxy and nothing is stored."""
+    turn = await gateway.prepare(principal, body, session_id=session_header, idempotency_key=idempotency_key)
+    if isinstance(turn, Replay):
+        headers = {SESSION_HEADER: turn.body["session_id"]} if turn.body.get("session_id") else {}
+        if body.stream:
+            return StreamingResponse(Gateway.replay_stream(turn.body), media_type="text/event-stream", headers={**STREAM_HEADERS, **headers})
+        return JSONResponse(turn.body, headers=headers)
+    headers = {SESSION_HEADER: turn.session_id} if turn.session_id else {}
+    if body.stream:
+        wants_usage = bool((body.stream_options or {}).get("include_usage"))
+        events = await gateway.open_stream(turn, client_wants_usage=wants_usage)
+        return StreamingResponse(events, media_type="text/event-stream", headers={**STREAM_HEADERS, **headers})
+    result = await gateway.complete(turn)
+    return JSONResponse(result, headers={SESSION_HEADER: result["session_id"]} if result.get("session_id") else {})
+
+
+@router.get("/v1/models", responses=errors(401))
+async def list_models(_: CurrentPrincipal, gateway: GatewayDep) -> ModelList:
+    """The configured models, in OpenAI's format."""
+    return ModelList(data=[ModelInfo(id=name) for name in gateway.llm.model_names()])
+
+
+@router.get("/v1/sessions/{session_id}/context", tags=["sessions"], responses=errors(401, 404))
+async def session_context(
+    session_id: str,
+    db: Db,
+    principal: CurrentPrincipal,
+    gateway: GatewayDep,
+    model: Annotated[str | None, Query(max_length=200, description="Default: the session's model.")] = None,
+) -> ContextView:
+    """Exactly the messages the next call in this session would send, with their token count."""
+    return await gateway.context_view(db, principal, session_id, model)
