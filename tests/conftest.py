@@ -56,19 +56,19 @@ class LiveServer:
     backend: str
 
 
-class _ServerThread:
-    """uvicorn serving a chatkeep app in a background thread, on a pre-bound loopback port."""
+class _AppThread:
+    """uvicorn serving an ASGI app in a background thread, on a pre-bound loopback port."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, app) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
-    def __enter__(self) -> _ServerThread:
+    def __enter__(self) -> _AppThread:
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:
@@ -81,6 +81,13 @@ class _ServerThread:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+
+
+class _ServerThread(_AppThread):
+    """A chatkeep server with the given settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(create_app(settings))
 
 
 def make_settings(database_url: str, **overrides) -> Settings:

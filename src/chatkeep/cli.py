@@ -35,6 +35,8 @@ err_console = Console(stderr=True)
 def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run one unit of work against the store; domain errors exit with their message."""
 
+    upgrade(settings.database_url)
+
     async def main() -> T:
         database = Database(settings)
         try:
@@ -48,6 +50,18 @@ def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     except ChatkeepError as exc:
         err_console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from None
+
+
+def _print_table(headers: list[str], rows: list[list[str]]) -> None:
+    """A rich table on a terminal; tab-separated lines when piped (nothing cut, easy to grep)."""
+    if not console.is_terminal:
+        for row in [headers, *rows]:
+            print("\t".join(row))
+        return
+    table = Table(*headers)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 def _ts(value) -> str:
@@ -72,8 +86,7 @@ def serve(
     import uvicorn
 
     settings = load_settings(host=host, port=port, workers=workers)
-    upgrade(settings.database_url)
-    _announce(settings)
+    _announce(settings)  # migrates, too
     uvicorn.run(
         "chatkeep.app:create_app",
         factory=True,
@@ -100,7 +113,10 @@ def _announce(settings: Settings) -> None:
     if created is not None:
         console.print("First start: created user [bold]default[/bold] with this API key (shown only once):")
         console.print(f"  [bold green]{created.api_key}[/bold green]")
-        console.print(f'Try: curl -H "Authorization: Bearer {created.api_key}" http://{settings.host}:{settings.port}/v1/sessions')
+        console.print(
+            f'Try: curl -H "Authorization: Bearer {created.api_key}" http://{settings.host}:{settings.port}/v1/sessions',
+            soft_wrap=True,
+        )
     else:
         console.print("Get an API key with: .venv/bin/chatkeep users create NAME")
 
@@ -113,7 +129,6 @@ def users_create(
 ) -> None:
     """Create a user and print its id and a new API key (shown once)."""
     settings = load_settings()
-    upgrade(settings.database_url)
     created = _run(settings, lambda db: auth_service.create_user(db, UserCreate(name=name, email=email)))
     if as_json:
         print(json.dumps({"user_id": created.user.id, "api_key": created.api_key}))
@@ -127,10 +142,8 @@ def users_list() -> None:
     """List users."""
     settings = load_settings()
     page = _run(settings, lambda db: auth_service.list_users(db, limit=settings.max_page_size))
-    table = Table("id", "name", "email", "created")
-    for user in page.data:
-        table.add_row(user.id, user.name, user.email or "-", _ts(user.created_at))
-    console.print(table)
+    rows = [[user.id, user.name, user.email or "-", _ts(user.created_at)] for user in page.data]
+    _print_table(["id", "name", "email", "created"], rows)
 
 
 @keys_app.command("create")
@@ -145,13 +158,20 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(user: Annotated[str, typer.Argument(help="User id or name.")]) -> None:
+def keys_list(
+    user: Annotated[str, typer.Argument(help="User id or name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the keys as JSON.")] = False,
+) -> None:
     """List a user's API keys (never the keys themselves)."""
     keys = _run(load_settings(), lambda db: auth_service.list_keys(db, user))
-    table = Table("id", "name", "prefix", "created", "last used", "revoked")
-    for key in keys:
-        table.add_row(key.id, key.name or "-", key.prefix + "…", _ts(key.created_at), _ts(key.last_used_at), _ts(key.revoked_at))
-    console.print(table)
+    if as_json:
+        print(json.dumps([key.model_dump(mode="json") for key in keys]))
+        return
+    rows = [
+        [key.id, key.name or "-", key.prefix + "…", _ts(key.created_at), _ts(key.last_used_at), _ts(key.revoked_at)]
+        for key in keys
+    ]
+    _print_table(["id", "name", "prefix", "created", "last used", "revoked"], rows)
 
 
 @keys_app.command("revoke")

@@ -436,12 +436,25 @@ async def test_concurrent_appends_to_one_session_are_gap_free(live_server, alice
     assert sorted(returned, key=lambda m: m["seq"]) == stored
     session = session_of(alice, sid)
     assert session["message_count"] == total
-    # Chronological means seq order and time order agree, and the session's last_message_at is
-    # the time of its last message (no append may move it backwards).
-    times = [ts(m["created_at"]) for m in stored]
-    assert times == sorted(times), "created_at goes backwards along seq"
     assert session["last_message_at"] == stored[-1]["created_at"]
+
+
+async def test_concurrent_appends_keep_time_in_seq_order(live_server, alice):
+    """Chronological means seq order and time order agree: no append may stamp a later seq with
+    an earlier created_at, nor move the session's last_message_at / updated_at backwards."""
+    sid = new_session(alice)
+    async with async_client(live_server, alice) as client:
+        responses = await asyncio.gather(
+            *(client.post(f"/v1/sessions/{sid}/messages", json=user(f"t{i}")) for i in range(30))
+        )
+    assert all(r.status_code == 201 for r in responses)
+    stored = everything(alice, sid)
+    times = [ts(m["created_at"]) for m in stored]
+    backwards = [m["seq"] for m, t, before in zip(stored[1:], times[1:], times) if t < before]
+    assert backwards == [], f"created_at earlier than the previous message's at seqs {backwards}"
+    session = session_of(alice, sid)
     assert ts(session["last_message_at"]) == max(times)
+    assert ts(session["updated_at"]) >= max(times)
 
 
 async def test_concurrent_appends_to_several_sessions(live_server, alice, bob):

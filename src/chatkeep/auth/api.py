@@ -11,7 +11,7 @@ from chatkeep.http.docs import errors
 from chatkeep.http.params import Paging
 from chatkeep.pagination import Page
 
-router = APIRouter(prefix="/v1", responses=errors(401, 403))
+router = APIRouter(prefix="/v1", responses=errors(401, 403, 422))
 
 
 @router.post(

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -71,8 +72,8 @@ class ChatSessionRow(Base):
     last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Also the last seq handed out: messages are never removed one by one.
     message_count: Mapped[int] = mapped_column(Integer, default=0)
-    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     total_cost: Mapped[float] = mapped_column(Float, default=0.0)
     # The latest summary message (kind "summary") of the conversation's older part, if any.
     summary_message_id: Mapped[str | None] = mapped_column(ID)

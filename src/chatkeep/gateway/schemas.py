@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from chatkeep.sessions.schemas import MAX_TOKENS
+
 # Our fields; never forwarded to the upstream model.
 CHATKEEP_FIELDS = frozenset({"session_id", "store", "max_history_messages"})
 
@@ -43,10 +45,10 @@ class ChatCompletionRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
-    n: int | None = Field(default=None, ge=1)
+    n: int | None = Field(default=None, ge=1, le=128)
     temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, gt=0)
-    max_completion_tokens: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0, le=MAX_TOKENS)
+    max_completion_tokens: int | None = Field(default=None, gt=0, le=MAX_TOKENS)
     session_id: str | None = Field(default=None, description="Continue this stored session (or header X-Chatkeep-Session-Id).")
     store: bool | None = Field(default=None, description="Without session_id: store this turn in a new session.")
     max_history_messages: int | None = Field(default=None, ge=0, le=100_000, description="Override the session's history window.")

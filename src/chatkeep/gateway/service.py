@@ -8,6 +8,7 @@ one write transaction afterwards. A failed call stores nothing, so a client can 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -33,9 +34,11 @@ from chatkeep.sessions import service as sessions
 from chatkeep.sessions.schemas import MessageIn, SessionCreate
 from chatkeep.text import content_text
 
+log = logging.getLogger("chatkeep.gateway")
+
 SUMMARY_INSTRUCTIONS = (
     "You condense conversations. Write a concise summary of the conversation below that keeps "
-    "every fact, decision, name, number and open question a assistant would need to continue it. "
+    "every fact, decision, name, number and open question an assistant would need to continue it. "
     "Write only the summary."
 )
 
@@ -315,6 +318,9 @@ class Gateway:
             queue.put_nowait(DONE)
         except ChatkeepError as exc:
             queue.put_nowait(sse({"error": {"message": exc.message, "type": "api_error", "param": None, "code": exc.code}}))
+        except Exception:
+            log.exception("streamed turn failed")
+            queue.put_nowait(sse({"error": {"message": "internal server error", "type": "api_error", "param": None, "code": "internal_error"}}))
         finally:
             queue.put_nowait(None)
 

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chatkeep.errors import ChatkeepError
@@ -92,6 +92,12 @@ async def _integrity_error(request: Request, exc: IntegrityError) -> JSONRespons
     return error_response(request, 409, "the request conflicts with existing data", "conflict")
 
 
+async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+    # A value the database refuses (e.g. a NUL character in text on PostgreSQL).
+    log.info("data refused by the database: %s", type(exc.orig).__name__)
+    return error_response(request, 422, "the request contains a value that cannot be stored", "invalid_value")
+
+
 async def _database_error(request: Request, exc: OperationalError | InterfaceError) -> JSONResponse:
     log.warning("database unavailable: %s", type(exc.orig).__name__)
     return error_response(request, 503, "the database is unavailable; retry shortly", "database_unavailable")
@@ -107,6 +113,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(InterfaceError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -19,6 +19,8 @@ from pydantic import (
 from chatkeep.ids import CLIENT_ID_PATTERN
 
 Role = Literal["system", "user", "assistant", "tool"]
+# Bounds that keep every integer inside a 32-bit database column.
+MAX_TOKENS = 1_000_000_000
 
 SESSION_EXAMPLE = {
     "id": "0193a5e0-8a2b-7c4d-9e00-5f6a7b8c9d0e",
@@ -69,7 +71,7 @@ class SessionSettings(BaseModel):
 
     model: str | None = Field(default=None, min_length=1, max_length=200)
     temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0, le=MAX_TOKENS)
     system_prompt: str | None = None
     max_history_messages: int | None = Field(default=None, ge=0, le=100_000)
     summarization: bool | None = None
@@ -186,10 +188,10 @@ class MessageIn(BaseModel):
     parent_id: str | None = Field(default=None, description="Defaults to the session's previous message.")
     metadata: dict[str, Any] = Field(default_factory=dict)
     model: str | None = Field(default=None, max_length=200)
-    prompt_tokens: int | None = Field(default=None, ge=0)
-    completion_tokens: int | None = Field(default=None, ge=0)
-    cost: float | None = Field(default=None, ge=0)
-    response_time_ms: int | None = Field(default=None, ge=0)
+    prompt_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS)
+    completion_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS)
+    cost: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
+    response_time_ms: int | None = Field(default=None, ge=0, le=MAX_TOKENS)
 
     @model_validator(mode="after")
     def _well_formed(self) -> MessageIn:

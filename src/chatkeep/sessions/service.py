@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,10 @@ from chatkeep.sessions.schemas import (
 )
 from chatkeep.sessions.titles import title_from_text
 from chatkeep.text import content_text
+
+
+# Keys usable in `metadata[key]=value` filters (they become JSON paths in SQL).
+METADATA_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class Access(enum.Enum):
@@ -176,6 +181,11 @@ async def list_sessions(
     offset: int = 0,
     cursor: str | None = None,
 ) -> Page[ChatSession]:
+    for key in filters.metadata:
+        if not METADATA_KEY.match(key):
+            raise InvalidInput(
+                "metadata filter keys are 1–64 characters of A-Z a-z 0-9 _ -", code="invalid_filter", field=f"metadata[{key}]"
+            )
     after = None
     if cursor:
         pinned, updated_at, session_id = decode_cursor(cursor, 3)

@@ -46,8 +46,8 @@ def upgrade() -> None:
     sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_message_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('message_count', sa.Integer(), nullable=False),
-    sa.Column('prompt_tokens', sa.Integer(), nullable=False),
-    sa.Column('completion_tokens', sa.Integer(), nullable=False),
+    sa.Column('prompt_tokens', sa.BigInteger(), nullable=False),
+    sa.Column('completion_tokens', sa.BigInteger(), nullable=False),
     sa.Column('total_cost', sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sessions'))
     )
