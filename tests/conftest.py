@@ -42,11 +42,21 @@ def fresh_database_url(backend: str, name: str, tmp_dir: Path) -> str:
         raise RuntimeError(
             "CHATKEEP_TEST_POSTGRES_URL is not set: run `make test`, or CHATKEEP_TEST_BACKENDS=sqlite"
         )
-    db_name = f"ck_{name}_{_worker()}".lower()
+    # The pid keeps concurrent test runs on one server out of each other's way.
+    db_name = f"ck_{name}_{_worker()}_{os.getpid()}".lower()
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{db_name}"')
     return make_url(server).set(database=db_name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    """Remove a PostgreSQL database made by fresh_database_url (SQLite files live in tmp dirs)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return
+    with psycopg.connect(os.environ["CHATKEEP_TEST_POSTGRES_URL"], autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
 
 
 @dataclass
@@ -102,10 +112,11 @@ def backend(request) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(backend: str, tmp_path_factory) -> str:
+def database_url(backend: str, tmp_path_factory) -> Iterator[str]:
     url = fresh_database_url(backend, "suite", tmp_path_factory.mktemp(backend))
     upgrade(url)
-    return url
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture(scope="session")

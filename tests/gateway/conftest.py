@@ -10,7 +10,16 @@ import pytest
 
 from chatkeep.config import ModelConfig
 from chatkeep.db.migrate import upgrade
-from tests.conftest import ADMIN_KEY, LiveServer, _AppThread, _ServerThread, fresh_database_url, make_settings, new_user
+from tests.conftest import (
+    ADMIN_KEY,
+    LiveServer,
+    _AppThread,
+    _ServerThread,
+    drop_database,
+    fresh_database_url,
+    make_settings,
+    new_user,
+)
 from tests.gateway.fake_upstream import FakeUpstream
 
 # A model with a tiny context window and known prices, to test trimming and costs.
@@ -45,6 +54,7 @@ def gateway_server(backend, fake_upstream, tmp_path_factory) -> Iterator[LiveSer
     )
     with _ServerThread(settings) as thread:
         yield LiveServer(url=f"http://127.0.0.1:{thread.port}", settings=settings, backend=backend)
+    drop_database(url)
 
 
 @pytest.fixture

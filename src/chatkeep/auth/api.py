@@ -8,10 +8,11 @@ from chatkeep.auth import service
 from chatkeep.auth.schemas import User, UserCreate, UserWithKey
 from chatkeep.http.deps import AdminPrincipal, CurrentPrincipal, Db
 from chatkeep.http.docs import errors
+from chatkeep.http.routing import JSONRoute
 from chatkeep.http.params import Paging
 from chatkeep.pagination import Page
 
-router = APIRouter(prefix="/v1", responses=errors(401, 403, 422))
+router = APIRouter(prefix="/v1", responses=errors(401, 403, 422), route_class=JSONRoute)
 
 
 @router.post(

@@ -11,8 +11,9 @@ from chatkeep.gateway.schemas import ChatCompletionRequest, ContextView, ModelIn
 from chatkeep.gateway.service import Gateway, Replay
 from chatkeep.http.deps import CurrentPrincipal, Db
 from chatkeep.http.docs import errors
+from chatkeep.http.routing import JSONRoute
 
-router = APIRouter(tags=["gateway"])
+router = APIRouter(tags=["gateway"], route_class=JSONRoute)
 
 SESSION_HEADER = "X-Chatkeep-Session-Id"
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -69,7 +69,11 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     if any(e.get("type") == "json_invalid" for e in errors):
         return error_response(request, 400, "request body is not valid JSON", "invalid_json")
     fields = [
-        {"field": _field_name(tuple(e.get("loc", ()))), "location": str(e.get("loc", ("",))[0]), "message": e.get("msg", "")}
+        {
+            "field": _field_name(tuple(e.get("loc", ()))),
+            "location": str(e.get("loc", ("",))[0]),
+            "message": str(e.get("msg", "")).removeprefix("Value error, "),
+        }
         for e in errors
     ]
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])

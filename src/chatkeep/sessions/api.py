@@ -6,8 +6,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 
+from chatkeep.errors import InvalidInput
 from chatkeep.http.deps import CurrentPrincipal, Db, SettingsDep
 from chatkeep.http.docs import errors
+from chatkeep.http.routing import JSONRoute
 from chatkeep.http.params import Paging
 from chatkeep.pagination import Page
 from chatkeep.sessions import service
@@ -16,13 +18,14 @@ from chatkeep.sessions.schemas import (
     ChatSession,
     Message,
     MessageList,
+    MAX_SEQ,
     MessageQuery,
     SessionCreate,
     SessionFilters,
     SessionUpdate,
 )
 
-router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=errors(401, 404, 422))
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=errors(401, 404, 422), route_class=JSONRoute)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -40,10 +43,12 @@ def _metadata_filters(request: Request) -> dict[str, str]:
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409, 413))
 async def create_session(
-    db: Db, principal: CurrentPrincipal, settings: SettingsDep, body: SessionCreate | None = None
+    request: Request, db: Db, principal: CurrentPrincipal, settings: SettingsDep, body: SessionCreate | None = None
 ) -> ChatSession:
-    """Create a session. Every field is optional; unset model settings come from the user's
-    preferences, then from the server defaults."""
+    """Create a session. Every field is optional (no body at all is fine); unset model settings
+    come from the user's preferences, then from the server defaults."""
+    if body is None and (await request.body()).strip():
+        raise InvalidInput("the body must be a JSON object", field="body")
     return await service.create(db, principal, body or SessionCreate(), settings)
 
 
@@ -126,8 +131,8 @@ async def list_messages(
     db: Db,
     principal: CurrentPrincipal,
     paging: Paging,
-    after: Annotated[int | None, Query(ge=0, description="Only messages with seq > after.")] = None,
-    before: Annotated[int | None, Query(ge=1, description="Only messages with seq < before.")] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_SEQ, description="Only messages with seq > after.")] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_SEQ, description="Only messages with seq < before.")] = None,
     order: Literal["asc", "desc"] = "asc",
     include_tools: Annotated[bool, Query(description="Include tool calls and tool results.")] = False,
 ) -> Page[Message]:

@@ -25,8 +25,8 @@ async def insert_session(db: AsyncSession, row: ChatSessionRow) -> ChatSessionRo
     return row
 
 
-async def get_session(db: AsyncSession, session_id: str) -> ChatSessionRow | None:
-    return await db.get(S, session_id)
+async def get_session(db: AsyncSession, session_id: str, *, for_update: bool = False) -> ChatSessionRow | None:
+    return await db.get(S, session_id, with_for_update=for_update or None, populate_existing=for_update)
 
 
 async def session_exists(db: AsyncSession, session_id: str) -> bool:

@@ -12,8 +12,9 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     computed_field,
-    model_validator,
+    field_validator,
 )
 
 from chatkeep.ids import CLIENT_ID_PATTERN
@@ -21,6 +22,7 @@ from chatkeep.ids import CLIENT_ID_PATTERN
 Role = Literal["system", "user", "assistant", "tool"]
 # Bounds that keep every integer inside a 32-bit database column.
 MAX_TOKENS = 1_000_000_000
+MAX_SEQ = 2**31 - 1
 
 SESSION_EXAMPLE = {
     "id": "0193a5e0-8a2b-7c4d-9e00-5f6a7b8c9d0e",
@@ -98,10 +100,6 @@ class SessionCreate(SessionSettings):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-# Fields that may be set but never to null.
-_NOT_NULLABLE = ("title", "model", "max_history_messages", "summarization", "metadata", "pinned", "archived")
-
-
 class SessionUpdate(SessionSettings):
     """A partial update: only the fields present change. `metadata` replaces the whole object."""
 
@@ -115,12 +113,13 @@ class SessionUpdate(SessionSettings):
     pinned: bool | None = None
     archived: bool | None = None
 
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> SessionUpdate:
-        for name in _NOT_NULLABLE:
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    # Runs only for fields the client sent: these may change but never become null.
+    @field_validator("title", "model", "max_history_messages", "summarization", "metadata", "pinned", "archived")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
 
 
 class ChatSession(BaseModel):
@@ -181,10 +180,11 @@ class MessageIn(BaseModel):
     )
 
     role: Role
-    content: str | list[ContentPart] | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    # Declared before content: content's check needs them.
     tool_calls: list[dict[str, Any]] | None = None
-    tool_call_id: str | None = Field(default=None, min_length=1, max_length=200)
+    content: str | list[ContentPart] | None = Field(default=None, validate_default=True)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    tool_call_id: str | None = Field(default=None, min_length=1, max_length=200, validate_default=True)
     parent_id: str | None = Field(default=None, description="Defaults to the session's previous message.")
     metadata: dict[str, Any] = Field(default_factory=dict)
     model: str | None = Field(default=None, max_length=200)
@@ -193,20 +193,31 @@ class MessageIn(BaseModel):
     cost: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
     response_time_ms: int | None = Field(default=None, ge=0, le=MAX_TOKENS)
 
-    @model_validator(mode="after")
-    def _well_formed(self) -> MessageIn:
-        empty = self.content is None or (isinstance(self.content, str) and not self.content.strip()) or (
-            isinstance(self.content, list) and not self.content
-        )
-        if self.tool_calls is not None and self.role != "assistant":
-            raise ValueError("only assistant messages may carry tool_calls")
-        if self.tool_calls is not None and not self.tool_calls:
-            raise ValueError("tool_calls must not be an empty list")
-        if empty and not self.tool_calls:
-            raise ValueError("content must not be empty")
-        if self.role == "tool" and not self.tool_call_id:
+    # Field validators (not one model validator) so that errors name the offending field.
+    @field_validator("tool_calls")
+    @classmethod
+    def _tool_calls_only_from_assistant(cls, value: list[dict[str, Any]] | None, info: ValidationInfo) -> Any:
+        if value is not None:
+            if info.data.get("role") != "assistant":
+                raise ValueError("only assistant messages may carry tool_calls")
+            if not value:
+                raise ValueError("must not be an empty list")
+        return value
+
+    @field_validator("content")
+    @classmethod
+    def _content_present(cls, value: str | list[ContentPart] | None, info: ValidationInfo) -> Any:
+        empty = value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, list) and not value)
+        if empty and not info.data.get("tool_calls"):
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("tool_call_id")
+    @classmethod
+    def _tool_result_names_its_call(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("role") == "tool" and not value:
             raise ValueError("tool messages need the tool_call_id they answer")
-        return self
+        return value
 
     @property
     def is_tool_traffic(self) -> bool:

@@ -22,6 +22,7 @@ from chatkeep.pagination import Page, decode_cursor, encode_cursor
 from chatkeep.sessions import repository
 from chatkeep.sessions.schemas import (
     ChatSession,
+    MAX_SEQ,
     Message,
     MessageBatch,
     MessageIn,
@@ -80,8 +81,12 @@ async def get_row(
     *,
     include_deleted: bool = False,
 ) -> ChatSessionRow:
-    """The session if the caller may `need` it; otherwise 404, whether it exists or not."""
-    row = await repository.get_session(db, session_id)
+    """The session if the caller may `need` it; otherwise 404, whether it exists or not.
+
+    For WRITE the row stays locked until the transaction ends (PostgreSQL; SQLite writers are
+    serialised anyway), so one session's writes happen one at a time and in time order.
+    """
+    row = await repository.get_session(db, session_id, for_update=need is Access.WRITE)
     if row is None or row.owner_id != principal.owner_id or (row.deleted_at and not include_deleted):
         raise NotFound("session not found", code="session_not_found")
     return row
@@ -104,8 +109,15 @@ def _check_title(title: str | None, settings: Settings) -> str | None:
     return title
 
 
+def _json_size(value: Any, field: str) -> int:
+    try:
+        return len(orjson.dumps(value))
+    except orjson.JSONEncodeError as exc:  # e.g. nested deeper than 255 levels
+        raise InvalidInput(f"{field} cannot be stored: {exc}", code="invalid_json_value", field=field) from None
+
+
 def _check_metadata(metadata: dict[str, Any], settings: Settings, field: str = "metadata") -> dict[str, Any]:
-    if len(orjson.dumps(metadata)) > settings.max_metadata_bytes:
+    if _json_size(metadata, field) > settings.max_metadata_bytes:
         raise PayloadTooLarge(
             f"{field} is larger than {settings.max_metadata_bytes} bytes", code="metadata_too_large", field=field
         )
@@ -193,6 +205,8 @@ async def list_sessions(
             after = (bool(pinned), datetime.fromisoformat(updated_at), str(session_id))
         except (TypeError, ValueError) as exc:
             raise InvalidInput("cursor is not valid", code="invalid_cursor", field="cursor") from exc
+        if after[1].tzinfo is None:
+            raise InvalidInput("cursor is not valid", code="invalid_cursor", field="cursor")
     rows = await repository.list_sessions(
         db, principal.owner_id, filters, limit=limit + 1, offset=offset, after=after
     )
@@ -274,17 +288,18 @@ def _check_message_sizes(messages: list[MessageIn], settings: Settings) -> None:
         )
     for index, message in enumerate(messages):
         content = message.content
+        field = f"messages[{index}].content"
         if isinstance(content, list):
-            size = len(orjson.dumps([part.model_dump() for part in content]))
+            size = _json_size([part.model_dump() for part in content], field)
         else:
             size = len((content or "").encode())
         if message.tool_calls:
-            size += len(orjson.dumps(message.tool_calls))
+            size += _json_size(message.tool_calls, f"messages[{index}].tool_calls")
         if size > settings.max_message_bytes:
             raise PayloadTooLarge(
                 f"message content is larger than {settings.max_message_bytes} bytes",
                 code="content_too_large",
-                field=f"messages[{index}].content",
+                field=field,
             )
         _check_metadata(message.metadata, settings, field=f"messages[{index}].metadata")
 
@@ -386,10 +401,9 @@ async def list_messages(
 ) -> Page[Message]:
     await get_row(db, principal, session_id)
     if cursor:
-        try:
-            seq = int(cursor)
-        except ValueError as exc:
-            raise InvalidInput("cursor is not valid", code="invalid_cursor", field="cursor") from exc
+        seq = int(cursor) if cursor.isdigit() and len(cursor) <= 10 else -1
+        if not 0 <= seq <= MAX_SEQ:
+            raise InvalidInput("cursor is not valid", code="invalid_cursor", field="cursor")
         query = query.model_copy(update={"after" if query.order == "asc" else "before": seq})
     rows = await repository.list_messages(db, session_id, query.model_copy(update={"limit": query.limit + 1}))
     has_more = len(rows) > query.limit
