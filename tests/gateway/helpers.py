@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 
 from chatkeep.db.engine import sync_url
 
@@ -47,13 +48,9 @@ def assistant(text: str) -> dict[str, str]:
     return {"role": "assistant", "content": text}
 
 
-def contents(sent: list[dict[str, Any]]) -> list[Any]:
-    return [m.get("content") for m in sent]
-
-
 @cache
 def _engine(database_url: str) -> Engine:
-    return create_engine(sync_url(database_url))
+    return create_engine(sync_url(database_url), poolclass=NullPool)  # holds no connection between reads
 
 
 def db_rows(database_url: str, sid: str) -> list[dict[str, Any]]:

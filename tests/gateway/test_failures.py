@@ -96,7 +96,7 @@ def test_failure_in_a_summarizing_session_stores_no_summary(gw_user, gateway_ser
     assert snapshot(gw_user, gateway_server.settings.database_url, sid) == before
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def unreachable_server(backend, tmp_path_factory) -> Iterator[httpx.Client]:
     """A second chatkeep whose upstream is a closed port, on its own fresh database; yields a user of it."""
     url = fresh_database_url(backend, "unreachable", tmp_path_factory.mktemp(f"unreachable-{backend}"))

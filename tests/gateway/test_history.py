@@ -171,27 +171,34 @@ def _turn_request(fake, text: str) -> dict:
     return request
 
 
-def test_summary_is_stored_hidden_and_injected_after_the_system_prompt(gw_user, fake, gateway_server):
-    sid = _summarizing_turns(gw_user, 2)
-    assert [r["kind"] for r in db_rows(gateway_server.settings.database_url, sid)] == ["chat"] * 4  # nothing fell out yet
-    assert len(_turn_request(fake, "turn 2")["messages"]) == 4  # system, turn 1, its reply, turn 2
-    chat(gw_user, session_id=sid, messages=[user("turn 3")]).raise_for_status()
+def _summaries(gateway_server, sid: str) -> list[dict]:
+    return [r for r in db_rows(gateway_server.settings.database_url, sid) if r["kind"] == "summary"]
 
-    rows = db_rows(gateway_server.settings.database_url, sid)
-    summaries = [r for r in rows if r["kind"] == "summary"]
-    assert len(summaries) == 1 and summaries[0]["role"] == "system"
+
+def test_summary_is_stored_hidden_and_injected_after_the_system_prompt(gw_user, fake, gateway_server):
+    sid = _summarizing_turns(gw_user, 1)
+    assert [r["kind"] for r in db_rows(gateway_server.settings.database_url, sid)] == ["chat"] * 2  # nothing falls out yet
+    chat(gw_user, session_id=sid, messages=[user("turn 2")]).raise_for_status()
+    assert len(_turn_request(fake, "turn 2")["messages"]) == 4  # system, turn 1, its reply, turn 2
+    # After turn 2 the next call's window (2 messages) no longer holds turn 1: it is summarised now.
+    kinds = [r["kind"] for r in db_rows(gateway_server.settings.database_url, sid)]
+    assert kinds == ["chat"] * 4 + ["summary"]
+    (summary,) = _summaries(gateway_server, sid)
+    assert summary["role"] == "system"
+
+    chat(gw_user, session_id=sid, messages=[user("turn 3")]).raise_for_status()
     assert [m["content"] for m in messages(gw_user, sid)] == [
         "turn 1", "reply to: turn 1", "turn 2", "reply to: turn 2", "turn 3", "reply to: turn 3"
     ]
     assert _turn_request(fake, "turn 3")["messages"] == [
         SYSTEM,
-        {"role": "system", "content": "Summary of the earlier conversation:\n" + summaries[0]["content"]},
+        {"role": "system", "content": "Summary of the earlier conversation:\n" + summary["content"]},
         user("turn 2"), assistant("reply to: turn 2"), user("turn 3"),
     ]
 
     chat(gw_user, session_id=sid, messages=[user("turn 4")]).raise_for_status()
-    summaries = [r for r in db_rows(gateway_server.settings.database_url, sid) if r["kind"] == "summary"]
-    assert len(summaries) == 2
+    summaries = _summaries(gateway_server, sid)
+    assert len(summaries) == 3
     assert summaries[0]["content"] in summaries[1]["content"]  # incremental: old summary + newly dropped
     sent = _turn_request(fake, "turn 4")["messages"]
     assert sent[1] == {"role": "system", "content": "Summary of the earlier conversation:\n" + summaries[1]["content"]}
@@ -199,15 +206,16 @@ def test_summary_is_stored_hidden_and_injected_after_the_system_prompt(gw_user, 
 
 
 def test_summary_is_written_by_the_sessions_model_and_is_incremental(gw_user, fake, gateway_server):
-    sid = _summarizing_turns(gw_user, 3)
+    sid = _summarizing_turns(gw_user, 2)
     summary_requests = [r for r in fake.requests if r["messages"][0] != SYSTEM]
     assert len(summary_requests) == 1, "the dropped messages were not condensed by the session's model (fake-a)"
+    assert summary_requests[0]["model"] == "fake-a"
     first_text = str(summary_requests[0]["messages"])
-    assert "turn 1" in first_text and "reply to: turn 1" in first_text and "turn 3" not in first_text
+    assert "turn 1" in first_text and "reply to: turn 1" in first_text and "turn 2" not in first_text
 
-    chat(gw_user, session_id=sid, messages=[user("turn 4")]).raise_for_status()
-    first_summary = [r for r in db_rows(gateway_server.settings.database_url, sid) if r["kind"] == "summary"][0]["content"]
+    chat(gw_user, session_id=sid, messages=[user("turn 3")]).raise_for_status()
+    first_summary = _summaries(gateway_server, sid)[0]["content"]
     second = [r for r in fake.requests if r["messages"][0] != SYSTEM][1:]
     assert len(second) == 1
-    second_text = str(second[0]["messages"])
+    second_text = second[0]["messages"][-1]["content"]
     assert first_summary in second_text and "turn 2" in second_text and "reply to: turn 2" in second_text

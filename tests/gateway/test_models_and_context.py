@@ -62,7 +62,8 @@ def test_context_view_of_a_summarizing_session_matches_the_next_call(gw_user, fa
     view = _context(gw_user, sid)
     assert view["summary_included"] is True
     chat(gw_user, session_id=sid, messages=[user("turn 4")]).raise_for_status()
-    assert fake.last()["messages"] == [*view["messages"], user("turn 4")]
+    (sent,) = [r["messages"] for r in fake.requests if r["messages"][-1] == user("turn 4")]
+    assert sent == [*view["messages"], user("turn 4")]
 
 
 def test_context_view_of_unknown_or_foreign_session_is_404(gw_user, gw_other):

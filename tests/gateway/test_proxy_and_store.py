@@ -59,7 +59,11 @@ def test_without_session_or_store_it_is_a_plain_proxy(gw_user, fake):
     response = chat(gw_user, model="fake-a", messages=sent)
     assert response.status_code == 200, response.text
     assert fake.last()["messages"] == sent
-    assert "session_id" not in response.json() and "message_ids" not in response.json()
+    body = response.json()
+    assert body == {  # the upstream's answer, untouched
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": body["created"], "model": "fake-a", "usage": USAGE,
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": body["choices"][0]["message"]["content"]}}],
+    }
     assert "X-Chatkeep-Session-Id" not in response.headers
     assert response.json()["choices"][0]["message"]["content"] == 'reply to: [{"type": "text", "text": "second"}]'
     assert _session_ids(gw_user) == before

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from chatkeep.sessions.schemas import MAX_TOKENS
 
@@ -52,12 +52,6 @@ class ChatCompletionRequest(BaseModel):
     session_id: str | None = Field(default=None, description="Continue this stored session (or header X-Chatkeep-Session-Id).")
     store: bool | None = Field(default=None, description="Without session_id: store this turn in a new session.")
     max_history_messages: int | None = Field(default=None, ge=0, le=100_000, description="Override the session's history window.")
-
-    @model_validator(mode="after")
-    def _one_choice_when_storing(self) -> ChatCompletionRequest:
-        if (self.session_id or self.store) and self.n not in (None, 1):
-            raise ValueError("n must be 1 when the turn is stored (session_id or store)")
-        return self
 
     @property
     def reply_tokens(self) -> int | None:

@@ -21,7 +21,7 @@ from chatkeep.auth.principal import Principal
 from chatkeep.background import BackgroundTasks
 from chatkeep.config import Settings
 from chatkeep.db import Database, session_scope
-from chatkeep.db.tables import ChatSessionRow
+from chatkeep.db.tables import ChatSessionRow, MessageRow
 from chatkeep.errors import ChatkeepError, InvalidInput
 from chatkeep.gateway.context import BuiltContext, budget_for, build_context, to_openai
 from chatkeep.gateway.schemas import ChatCompletionRequest, ContextView
@@ -55,6 +55,8 @@ class Turn:
     create_session: bool = False
     new_messages: list[MessageIn] = field(default_factory=list)
     summary: MessageIn | None = None
+    # Refresh the session's summary after storing (summarization is on).
+    refresh_summary: bool = False
     message_ids: list[str] = field(default_factory=list)
     idempotency_key: str | None = None
     fingerprint: str | None = None
@@ -69,6 +71,16 @@ class Turn:
             body["session_id"] = self.session_id
             body["message_ids"] = self.message_ids
         return body
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    context: BuiltContext
+    history: list[MessageRow]
+    summary: str | None
+    # Messages outside the context and not yet in the summary (only when summarization is on).
+    dropped: list[dict[str, Any]]
+    budget: int
 
 
 @dataclass
@@ -126,6 +138,8 @@ class Gateway:
         raw_messages = [m.model_dump(exclude_none=True) for m in request.messages]
         session_id = request.session_id or session_id
         store = session_id is not None or bool(request.store)
+        if store and request.n not in (None, 1):
+            raise InvalidInput("n must be 1 when the turn is stored (session_id or store)", field="n")
         new_messages = [_to_stored_message(m, i) for i, m in enumerate(raw_messages)] if store else []
         fingerprint = None
         if store and idempotency_key is not None:
@@ -150,10 +164,40 @@ class Gateway:
                 context, summary = await self._context(db, session, spec, request, raw_messages)
                 turn = Turn(principal, spec, self._payload(request, spec, context.messages, session), session_id=session.id)
                 turn.summary = summary
+                turn.refresh_summary = session.summarization
         turn.new_messages = new_messages
         turn.message_ids = [new_id() for _ in range(len(new_messages) + 1)] if store else []
         turn.idempotency_key, turn.fingerprint = idempotency_key, fingerprint
         return turn
+
+    async def _window(
+        self,
+        db: AsyncSession,
+        session: ChatSessionRow,
+        spec: ModelSpec,
+        *,
+        limit: int,
+        reply_tokens: int | None,
+        new_messages: list[dict[str, Any]],
+    ) -> Window:
+        """The context for a call, and the messages that fell out of it since the last summary."""
+        budget = budget_for(
+            spec, reply_tokens, reserve=self.settings.default_reply_reserve_tokens, margin=self.settings.context_margin_tokens
+        )
+        summary_row = await sessions.current_summary(db, session)
+        summary = summary_row.content if summary_row else None
+        covered = int((summary_row.metadata_ or {}).get("through_seq", 0)) if summary_row else 0
+        history = await sessions.history_for_model(db, session, limit)
+        context = build_context(
+            self.llm.tokens, session=session, summary=summary, history=history, new_messages=new_messages, budget=budget
+        )
+        dropped: list[dict[str, Any]] = []
+        if session.summarization and context.first_kept_seq - 1 > covered:
+            rows = await sessions.messages_between(
+                db, session.id, covered, context.first_kept_seq, self.settings.summary_max_input_messages
+            )
+            dropped = [to_openai(r) for r in rows]
+        return Window(context, history, summary, dropped, budget)
 
     async def _context(
         self,
@@ -163,37 +207,51 @@ class Gateway:
         request: ChatCompletionRequest,
         new_messages: list[dict[str, Any]],
     ) -> tuple[BuiltContext, MessageIn | None]:
+        """The context of this call; messages that fell out unsummarised are summarised first.
+        (Usually the summary was already refreshed after the previous turn.)"""
         limit = request.max_history_messages if request.max_history_messages is not None else session.max_history_messages
-        budget = budget_for(
-            spec,
-            request.reply_tokens or session.max_tokens,
-            reserve=self.settings.default_reply_reserve_tokens,
-            margin=self.settings.context_margin_tokens,
+        window = await self._window(
+            db, session, spec, limit=limit, reply_tokens=request.reply_tokens or session.max_tokens, new_messages=new_messages
         )
-        summary_row = await sessions.current_summary(db, session)
-        summary_text = summary_row.content if summary_row else None
-        covered = int((summary_row.metadata_ or {}).get("through_seq", 0)) if summary_row else 0
-        history = await sessions.history_for_model(db, session, limit)
+        if not window.dropped:
+            return window.context, None
+        summary = await self._summarize(spec, window.summary, window.dropped, through_seq=window.context.first_kept_seq - 1)
         context = build_context(
-            self.llm.tokens, session=session, summary=summary_text, history=history, new_messages=new_messages, budget=budget
-        )
-        if not session.summarization or context.first_kept_seq - 1 <= covered:
-            return context, None
-        dropped = await sessions.messages_between(
-            db, session.id, covered, context.first_kept_seq, self.settings.summary_max_input_messages
-        )
-        if not dropped:
-            return context, None
-        summary = await self._summarize(summary_text, [to_openai(r) for r in dropped], through_seq=context.first_kept_seq - 1)
-        context = build_context(
-            self.llm.tokens, session=session, summary=summary.content, history=history, new_messages=new_messages, budget=budget
+            self.llm.tokens,
+            session=session,
+            summary=summary.content,
+            history=window.history,
+            new_messages=new_messages,
+            budget=window.budget,
         )
         return context, summary
 
-    async def _summarize(self, previous: str | None, rows: list[dict[str, Any]], *, through_seq: int) -> MessageIn:
-        """Condense messages that fell out of the window (plus the old summary) into a new summary."""
-        spec = self.llm.resolve(self.settings.summary_model) if self.settings.summary_model else None
-        spec = spec or self.llm.resolve(self.settings.default_model)
+    async def _refresh_summary(self, principal: Principal, session_id: str) -> None:
+        """After a stored turn: summarise what the next call will no longer see, so the next call
+        need not wait for it and GET …/context shows exactly what it will send."""
+        async with session_scope(self.database, write=False) as db:
+            session = await sessions.get_row(db, principal, session_id)
+            spec = self.llm.resolve(session.model)
+            window = await self._window(
+                db, session, spec, limit=session.max_history_messages, reply_tokens=session.max_tokens, new_messages=[]
+            )
+        if not window.dropped:
+            return
+        try:
+            summary = await self._summarize(spec, window.summary, window.dropped, through_seq=window.context.first_kept_seq - 1)
+        except ChatkeepError as exc:  # the turn is stored; the next call will try again
+            log.warning("summary refresh failed: %s", exc.code)
+            return
+        async with session_scope(self.database) as db:
+            await sessions.store_summary(db, principal.owner_id, session_id, summary)
+
+    async def _summarize(
+        self, spec: ModelSpec, previous: str | None, rows: list[dict[str, Any]], *, through_seq: int
+    ) -> MessageIn:
+        """Condense messages that fell out of the window (plus the old summary) into a new summary,
+        with `summary_model` if configured, else the conversation's own model."""
+        if self.settings.summary_model:
+            spec = self.llm.resolve(self.settings.summary_model)
         messages = _summary_request(previous, rows)
         started = time.perf_counter()
         response = await self.llm.client(spec).complete(spec, {"messages": messages})
@@ -251,13 +309,12 @@ class Gateway:
                 first = await idempotency.claim(db, turn.principal.owner_id, turn.idempotency_key, turn.fingerprint)
                 if first is not None:
                     return first
+            owner = turn.principal.owner_id
             if turn.create_session:
-                await sessions.create(db, turn.principal, SessionCreate(id=turn.session_id), self.settings)
-            else:
-                await sessions.get_row(db, turn.principal, turn.session_id, sessions.Access.WRITE)
+                await sessions.create(db, turn.principal, SessionCreate(id=turn.session_id, model=turn.spec.name), self.settings)
             if turn.summary is not None:
-                await sessions.store_summary(db, turn.session_id, turn.summary)
-            await sessions.append_messages(db, turn.session_id, [*turn.new_messages, stored_reply], ids=turn.message_ids)
+                await sessions.store_summary(db, owner, turn.session_id, turn.summary)
+            await sessions.append_messages(db, owner, turn.session_id, [*turn.new_messages, stored_reply], ids=turn.message_ids)
             if turn.fingerprint is not None:
                 await idempotency.record(db, turn.principal.owner_id, turn.idempotency_key, 200, body)
         return body
@@ -273,7 +330,10 @@ class Gateway:
         choice = response["choices"][0]
         reply = choice.get("message") or {}
         usage = _usage(turn.spec, self.llm, response.get("usage"), turn.payload["messages"], reply)
-        return await self._store(turn, reply, usage, {"response_time_ms": elapsed}, choice.get("finish_reason"), response)
+        body = await self._store(turn, reply, usage, {"response_time_ms": elapsed}, choice.get("finish_reason"), response)
+        if turn.refresh_summary:
+            await self._refresh_summary(turn.principal, turn.session_id)
+        return body
 
     async def open_stream(self, turn: Turn, *, client_wants_usage: bool) -> AsyncIterator[bytes]:
         """Start the model's stream now (errors surface as HTTP statuses); relay it from a
@@ -315,6 +375,8 @@ class Gateway:
                 usage = _usage(turn.spec, self.llm, accumulator.usage, turn.payload["messages"], reply)
                 response = {"object": "chat.completion", "model": turn.spec.name, "choices": [{"index": 0, "message": reply, "finish_reason": accumulator.finish_reason}]}
                 await self._store(turn, reply, usage, timing, accumulator.finish_reason, response)
+                if turn.refresh_summary:
+                    await self._refresh_summary(turn.principal, turn.session_id)
             queue.put_nowait(DONE)
         except ChatkeepError as exc:
             queue.put_nowait(sse({"error": {"message": exc.message, "type": "api_error", "param": None, "code": exc.code}}))
@@ -341,21 +403,19 @@ class Gateway:
         """Exactly what the next call would send, before its new messages."""
         session = await sessions.get_row(db, principal, session_id)
         spec = self.llm.resolve(model or session.model)
-        budget = budget_for(spec, session.max_tokens, reserve=self.settings.default_reply_reserve_tokens, margin=self.settings.context_margin_tokens)
-        summary_row = await sessions.current_summary(db, session)
-        covered = int((summary_row.metadata_ or {}).get("through_seq", 0)) if summary_row else 0
-        history = await sessions.history_for_model(db, session, session.max_history_messages)
-        context = build_context(
-            self.llm.tokens, session=session, summary=summary_row.content if summary_row else None, history=history, new_messages=[], budget=budget
+        window = await self._window(
+            db, session, spec, limit=session.max_history_messages, reply_tokens=session.max_tokens, new_messages=[]
         )
+        context = window.context
         return ContextView(
             session_id=session.id,
             model=spec.name,
             context_window=spec.context_window,
-            budget=budget,
+            budget=window.budget,
             token_count=context.token_count,
             history_messages=context.history_count,
-            dropped_messages=max(0, context.first_kept_seq - 1 - covered),
+            # Older messages the call will not send and no summary covers.
+            dropped_messages=len(window.dropped) if session.summarization else context.first_kept_seq - 1,
             summary_included=context.summary_included,
             messages=context.messages,
         )

@@ -43,6 +43,7 @@ def error_response(
     request: Request, status: int, message: str, code: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     if _is_openai_path(request):
+        status = 400 if status == 422 else status  # OpenAI answers invalid requests with 400
         error_type = OPENAI_ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
         body: dict[str, Any] = {"error": {"message": message, "type": error_type, "param": extra.get("field"), "code": code}}
     else:
@@ -77,8 +78,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         for e in errors
     ]
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
-    if _is_openai_path(request):  # OpenAI answers invalid requests with 400
-        return error_response(request, 400, f"invalid request: {summary}", "invalid_request", field=fields[0]["field"] if fields else None)
+    if _is_openai_path(request):
+        return error_response(request, 422, f"invalid request: {summary}", "invalid_request", field=fields[0]["field"] if fields else None)
     return error_response(request, 422, f"invalid request: {summary}", "validation_error", fields=fields)
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, String, cast, delete, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import Boolean, String, bindparam, case, cast, delete, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatkeep.db.base import UTCDateTime
@@ -83,9 +82,46 @@ async def delete_session(db: AsyncSession, session_id: str) -> None:
     await db.execute(delete(S).where(S.id == session_id))
 
 
-async def reserve_seqs(
+SESSIONS = S.__table__
+MESSAGES = M.__table__
+
+# The append hot path as prebuilt statements with bound parameters: built and compiled once.
+_STAMP = case(
+    (SESSIONS.c.last_message_at > bindparam("now", type_=UTCDateTime()), SESSIONS.c.last_message_at),
+    else_=bindparam("now", type_=UTCDateTime()),
+)
+ADVANCE_SESSION = (
+    update(SESSIONS)
+    .where(SESSIONS.c.id == bindparam("sid"), SESSIONS.c.owner_id == bindparam("owner"), SESSIONS.c.deleted_at.is_(None))
+    .values(
+        message_count=SESSIONS.c.message_count + bindparam("count"),
+        prompt_tokens=SESSIONS.c.prompt_tokens + bindparam("prompt_tokens"),
+        completion_tokens=SESSIONS.c.completion_tokens + bindparam("completion_tokens"),
+        total_cost=SESSIONS.c.total_cost + bindparam("cost"),
+        # Only a session that never had a title takes one: an explicit title always wins.
+        title=func.coalesce(SESSIONS.c.title, bindparam("title", type_=String())),
+        last_message_at=_STAMP,
+        updated_at=_STAMP,
+    )
+    .returning(SESSIONS.c.message_count, SESSIONS.c.last_message_at)
+)
+# A message without a parent follows the session's previous message (looked up in-statement).
+_PREVIOUS = (
+    select(MESSAGES.c.id)
+    .where(MESSAGES.c.session_id == bindparam("previous_session"), MESSAGES.c.seq == bindparam("previous_seq"))
+    .scalar_subquery()
+)
+INSERT_MESSAGE = (
+    insert(MESSAGES)
+    .values(parent_id=func.coalesce(bindparam("given_parent", type_=String()), _PREVIOUS))
+    .returning(MESSAGES.c.parent_id, sort_by_parameter_order=True)
+)
+
+
+async def advance_session(
     db: AsyncSession,
     session_id: str,
+    owner_id: str,
     count: int,
     *,
     now: datetime,
@@ -93,40 +129,41 @@ async def reserve_seqs(
     completion_tokens: int,
     cost: float,
     title_if_unset: str | None,
-) -> int:
-    """Take `count` consecutive seqs and update the session's counters in one statement.
+) -> tuple[int, datetime] | None:
+    """Take `count` consecutive seqs of the owner's live session and update its counters, in one
+    statement; None if there is no such session.
 
     The UPDATE row-locks the session (PostgreSQL) or runs under the write lock (SQLite), so
-    concurrent appends get consecutive, gap-free ranges. Returns the last seq taken.
+    concurrent appends get consecutive, gap-free ranges. The time it stamps never goes backwards
+    (a writer that waited for the lock may hold an older `now`). Returns (last seq, time).
     """
-    values: dict[str, Any] = {
-        "message_count": S.message_count + count,
-        "prompt_tokens": S.prompt_tokens + prompt_tokens,
-        "completion_tokens": S.completion_tokens + completion_tokens,
-        "total_cost": S.total_cost + cost,
-        "last_message_at": now,
-        "updated_at": now,
+    params = {
+        "sid": session_id,
+        "owner": owner_id,
+        "count": count,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "cost": cost,
+        "title": title_if_unset,
+        "now": now,
     }
-    if title_if_unset is not None:
-        # Only a session that never had a title takes one: an explicit title always wins.
-        values["title"] = func.coalesce(S.title, title_if_unset)
-    result = await db.execute(
-        update(S).where(S.id == session_id).values(**values).returning(S.message_count)
-    )
-    return result.scalar_one()
+    row = (await db.execute(ADVANCE_SESSION, params)).one_or_none()
+    return None if row is None else (row[0], row[1])
 
 
-async def message_id_at(db: AsyncSession, session_id: str, seq: int) -> str | None:
-    return await db.scalar(select(M.id).where(M.session_id == session_id, M.seq == seq))
+async def insert_messages(db: AsyncSession, rows: list[dict[str, Any]]) -> list[str | None]:
+    """Insert rows (keyed by column name) in one round trip; returns their parent ids."""
+    params = [
+        {**{k: v for k, v in row.items() if k != "parent_id"}, "given_parent": row["parent_id"],
+         "previous_session": row["session_id"], "previous_seq": row["seq"] - 1}
+        for row in rows
+    ]
+    return list((await db.execute(INSERT_MESSAGE, params)).scalars())
 
 
 async def message_in_session(db: AsyncSession, session_id: str, message_id: str) -> bool:
     query = select(M.id).where(M.id == message_id, M.session_id == session_id)
     return await db.scalar(query) is not None
-
-
-async def insert_messages(db: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    await db.execute(insert(M), list(rows))
 
 
 async def list_messages(db: AsyncSession, session_id: str, query: MessageQuery) -> list[MessageRow]:

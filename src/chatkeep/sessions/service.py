@@ -317,16 +317,16 @@ async def append(
     batch = isinstance(body, MessageBatch)
     messages = body.messages if batch else [body]
     _check_message_sizes(messages, settings)
-    await get_row(db, principal, session_id, Access.WRITE)
     if idempotency_key is not None:
+        # Access first (and the row lock, so duplicates queue): another user's session is a 404
+        # whatever their key says. Without a key, the append's own UPDATE checks access.
+        await get_row(db, principal, session_id, Access.WRITE)
         key_fingerprint = idempotency.fingerprint("append", session_id, body.model_dump(mode="json"))
         stored = await idempotency.claim(db, principal.owner_id, idempotency_key, key_fingerprint)
         if stored is not None:
             return MessageList.model_validate(stored) if batch else Message.model_validate(stored)
-    stored_rows = await append_messages(db, session_id, messages)
-    result: Message | MessageList = (
-        MessageList(data=[to_message(r) for r in stored_rows]) if batch else to_message(stored_rows[0])
-    )
+    appended = await append_messages(db, principal.owner_id, session_id, messages)
+    result: Message | MessageList = MessageList(data=appended) if batch else appended[0]
     if idempotency_key is not None:
         await idempotency.record(db, principal.owner_id, idempotency_key, 201, result.model_dump(mode="json"))
     return result
@@ -334,13 +334,15 @@ async def append(
 
 async def append_messages(
     db: AsyncSession,
+    owner_id: str,
     session_id: str,
     messages: list[MessageIn],
     *,
     ids: list[str] | None = None,
     kind: str | None = None,
-) -> list[MessageRow]:
-    """Append to a session the caller was already checked for (the gateway and runs use this too).
+) -> list[Message]:
+    """Append to the owner's session (the gateway and runs use this too): two statements, one
+    that takes the seqs and checks ownership, one that inserts. 404 if the session is not theirs.
 
     `ids` lets a caller announce message ids before storing (streams); `kind` overrides the
     kind derived from the role (e.g. "summary").
@@ -351,49 +353,52 @@ async def append_messages(
                 "parent_id is not a message of this session", code="invalid_parent", field=f"messages[{index}].parent_id"
             )
     first_user = next((m for m in messages if m.role == "user"), None)
-    now = utcnow()
-    last_seq = await repository.reserve_seqs(
+    advanced = await repository.advance_session(
         db,
         session_id,
+        owner_id,
         len(messages),
-        now=now,
+        now=utcnow(),
         prompt_tokens=sum(m.prompt_tokens or 0 for m in messages),
         completion_tokens=sum(m.completion_tokens or 0 for m in messages),
         cost=sum(m.cost or 0.0 for m in messages),
         title_if_unset=title_from_text(content_text(first_user.content)) if first_user else None,
     )
+    if advanced is None:
+        raise NotFound("session not found", code="session_not_found")
+    last_seq, stamp = advanced
     first_seq = last_seq - len(messages) + 1
-    previous_id = await repository.message_id_at(db, session_id, first_seq - 1) if first_seq > 1 else None
-    rows = []
+    rows: list[dict[str, Any]] = []
     for offset, message in enumerate(messages):
-        row = MessageRow(
-            id=ids[offset] if ids else new_id(),
-            session_id=session_id,
-            seq=first_seq + offset,
-            role=message.role,
-            kind=kind or ("tool" if message.is_tool_traffic else "chat"),
-            content=message.content if isinstance(message.content, str) else None,
-            content_parts=[p.model_dump() for p in message.content] if isinstance(message.content, list) else None,
-            name=message.name,
-            tool_calls=message.tool_calls,
-            tool_call_id=message.tool_call_id,
-            parent_id=message.parent_id or previous_id,
-            metadata_=message.metadata,
-            model=message.model,
-            prompt_tokens=message.prompt_tokens,
-            completion_tokens=message.completion_tokens,
-            cost=message.cost,
-            response_time_ms=message.response_time_ms,
-            created_at=now,
+        content = message.content
+        rows.append(
+            {
+                "id": ids[offset] if ids else new_id(),
+                "session_id": session_id,
+                "seq": first_seq + offset,
+                "role": message.role,
+                "kind": kind or ("tool" if message.is_tool_traffic else "chat"),
+                "content": content if isinstance(content, str) else None,
+                "content_parts": [p.model_dump() for p in content] if isinstance(content, list) else None,
+                "name": message.name,
+                "tool_calls": message.tool_calls,
+                "tool_call_id": message.tool_call_id,
+                # Each message follows the one before it (the first: the session's previous one).
+                "parent_id": message.parent_id or (rows[-1]["id"] if rows else None),
+                "metadata": message.metadata,
+                "model": message.model,
+                "prompt_tokens": message.prompt_tokens,
+                "completion_tokens": message.completion_tokens,
+                "cost": message.cost,
+                "response_time_ms": message.response_time_ms,
+                "created_at": stamp,
+            }
         )
-        rows.append(row)
-        previous_id = row.id
-    await repository.insert_messages(db, [_row_values(r) for r in rows])
-    return rows
-
-
-def _row_values(row: MessageRow) -> dict[str, Any]:
-    return {column.key: getattr(row, column.key) for column in MessageRow.__mapper__.column_attrs}
+    rows[0]["parent_id"] = (await repository.insert_messages(db, rows))[0]
+    return [
+        Message(**{**row, "content": row["content"] if row["content_parts"] is None else row["content_parts"]})
+        for row in rows
+    ]
 
 
 async def list_messages(
@@ -443,8 +448,8 @@ async def messages_between(
     return await repository.messages_between(db, session_id, after_seq, before_seq, limit)
 
 
-async def store_summary(db: AsyncSession, session_id: str, summary: MessageIn) -> MessageRow:
+async def store_summary(db: AsyncSession, owner_id: str, session_id: str, summary: MessageIn) -> Message:
     """Store a summary (hidden from message lists) and make it the session's current one."""
-    (row,) = await append_messages(db, session_id, [summary], kind="summary")
-    await repository.update_session(db, session_id, {"summary_message_id": row.id})
-    return row
+    (stored,) = await append_messages(db, owner_id, session_id, [summary], kind="summary")
+    await repository.update_session(db, session_id, {"summary_message_id": stored.id})
+    return stored
