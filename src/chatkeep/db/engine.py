@@ -73,7 +73,8 @@ class Database:
                 url,
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
-                pool_pre_ping=True,
+                # No pre-ping (a round trip per transaction): a connection broken by a database
+                # restart fails one request with 503, and the pool then drops all its connections.
             )
         self.read = async_sessionmaker(self.engine, expire_on_commit=False)
         self.write = async_sessionmaker(

@@ -33,15 +33,8 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     Scoped to the endpoint function, so the commit happens before the response is sent and a
     failed commit becomes an error response instead of a false success.
     """
-    database = get_database(request)
-    maker = database.read if request.method in SAFE_METHODS else database.write
-    async with maker() as db:
-        try:
-            yield db
-            await db.commit()
-        except BaseException:
-            await db.rollback()
-            raise
+    async with session_scope(get_database(request), write=request.method not in SAFE_METHODS) as db:
+        yield db
 
 
 Db = Annotated[AsyncSession, Depends(get_db, scope="function")]
