@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # Pause between streamed echo tokens (makes streaming visible in a UI and testable).
     echo_delay_ms: int = 0
 
+    # Run event streams: events kept per stream (older ones trimmed).
+    stream_max_events: int = 10_000
+
     # Limits.
     max_body_bytes: int = 8 * 1024 * 1024
     max_message_bytes: int = 1024 * 1024
