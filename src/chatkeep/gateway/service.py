@@ -335,12 +335,33 @@ class Gateway:
             await self._refresh_summary(turn.principal, turn.session_id)
         return body
 
-    async def open_stream(self, turn: Turn, *, client_wants_usage: bool) -> AsyncIterator[bytes]:
-        """Start the model's stream now (errors surface as HTTP statuses); relay it from a
-        background task that stores the turn even if the client goes away."""
+    async def start_stream(self, turn: Turn) -> tuple[AsyncIterator[dict[str, Any]], ReplyAccumulator]:
+        """Open the model's stream (HTTP errors surface now) and an accumulator for its reply."""
         payload = {**turn.payload, "stream": True, "stream_options": {**(turn.payload.get("stream_options") or {}), "include_usage": True}}
         accumulator = ReplyAccumulator()
         chunks = await self.llm.client(turn.spec).open_stream(turn.spec, payload)
+        return chunks, accumulator
+
+    async def finish_stream(
+        self, turn: Turn, accumulator: ReplyAccumulator, *, finish_reason: str | None = None
+    ) -> dict[str, Any]:
+        """Store a streamed turn: after its stream ended, or with what arrived before a cancel."""
+        finish_reason = finish_reason or accumulator.finish_reason
+        timing = {"response_time_ms": round((time.perf_counter() - accumulator.started) * 1000)}
+        if accumulator.first_token_ms is not None:
+            timing["time_to_first_token_ms"] = accumulator.first_token_ms
+        reply = accumulator.message()
+        usage = _usage(turn.spec, self.llm, accumulator.usage, turn.payload["messages"], reply)
+        response = {"object": "chat.completion", "model": turn.spec.name, "choices": [{"index": 0, "message": reply, "finish_reason": finish_reason}]}
+        body = await self._store(turn, reply, usage, timing, finish_reason, response)
+        if turn.refresh_summary:
+            await self._refresh_summary(turn.principal, turn.session_id)
+        return body
+
+    async def open_stream(self, turn: Turn, *, client_wants_usage: bool) -> AsyncIterator[bytes]:
+        """Start the model's stream now (errors surface as HTTP statuses); relay it from a
+        background task that stores the turn even if the client goes away."""
+        chunks, accumulator = await self.start_stream(turn)
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.background.spawn(self._pump(turn, chunks, accumulator, queue, client_wants_usage))
         return self._drain(queue)
@@ -368,15 +389,7 @@ class Gateway:
                 first = False
                 queue.put_nowait(sse(chunk))
             if turn.stored:
-                timing = {"response_time_ms": round((time.perf_counter() - accumulator.started) * 1000)}
-                if accumulator.first_token_ms is not None:
-                    timing["time_to_first_token_ms"] = accumulator.first_token_ms
-                reply = accumulator.message()
-                usage = _usage(turn.spec, self.llm, accumulator.usage, turn.payload["messages"], reply)
-                response = {"object": "chat.completion", "model": turn.spec.name, "choices": [{"index": 0, "message": reply, "finish_reason": accumulator.finish_reason}]}
-                await self._store(turn, reply, usage, timing, accumulator.finish_reason, response)
-                if turn.refresh_summary:
-                    await self._refresh_summary(turn.principal, turn.session_id)
+                await self.finish_stream(turn, accumulator)
             queue.put_nowait(DONE)
         except ChatkeepError as exc:
             queue.put_nowait(sse({"error": {"message": exc.message, "type": "api_error", "param": None, "code": exc.code}}))
