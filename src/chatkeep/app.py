@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from chatkeep import __version__
 from chatkeep.auth.api import router as auth_router
 from chatkeep.background import BackgroundTasks
+from chatkeep.checkpoint.api import router as checkpoint_router
 from chatkeep.config import Settings, load_settings
 from chatkeep.db import Database
 from chatkeep.gateway.api import router as gateway_router
@@ -18,6 +19,9 @@ from chatkeep.http.errors import install_error_handlers
 from chatkeep.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from chatkeep.llm import LLM
 from chatkeep.logs import configure_logging
+from chatkeep.runs.api import router as runs_router
+from chatkeep.runs.executor import RunExecutor
+from chatkeep.streams import make_broker
 from chatkeep.sessions.api import router as sessions_router
 
 DESCRIPTION = """Keeps conversations for LLM applications: sessions and messages per user,
@@ -34,11 +38,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.database = Database(settings)
         app.state.llm = LLM(settings)
         app.state.background = BackgroundTasks()
+        app.state.broker = make_broker(settings)
+        app.state.runs = RunExecutor(app.state.database, app.state.llm, app.state.background, app.state.broker, settings)
+        app.state.runs.start_reaper()
         try:
             yield
         finally:
-            # Let replies still streaming to a gone client finish and be stored.
-            await app.state.background.drain(timeout=settings.upstream_timeout_seconds)
+            await app.state.runs.stop()
+            # Let replies still streaming to a gone client finish and be stored; runs that
+            # cannot finish in time end as "interrupted".
+            await app.state.background.drain(timeout=settings.shutdown_grace_seconds)
+            await app.state.broker.close()
             await app.state.llm.close()
             await app.state.database.dispose()
 
@@ -50,5 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(sessions_router)
+    app.include_router(checkpoint_router)
     app.include_router(gateway_router)
+    app.include_router(runs_router)
     return app

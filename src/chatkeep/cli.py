@@ -27,6 +27,8 @@ users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+checkpoints_app = typer.Typer(help="Manage LangGraph checkpoints.", no_args_is_help=True)
+app.add_typer(checkpoints_app, name="checkpoints")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -179,6 +181,32 @@ def keys_revoke(key_id: str) -> None:
     """Revoke an API key: it stops working at once."""
     key = _run(load_settings(), lambda db: auth_service.revoke_key(db, key_id))
     console.print(f"revoked key {key.id} ({key.prefix}…)")
+
+
+@checkpoints_app.command("prune")
+def checkpoints_prune(
+    keep_last: Annotated[int, typer.Option("--keep-last", min=1, help="Checkpoints kept per thread namespace.")],
+) -> None:
+    """Keep the newest K checkpoints of every LangGraph thread; delete older ones (pending
+    writes and the values kept checkpoints need stay). Sessions and messages are untouched."""
+    from rich.progress import Progress
+
+    from chatkeep.checkpoint import service as checkpoint_service
+
+    settings = load_settings()
+    upgrade(settings.database_url)
+    with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
+        task = progress.add_task("pruning threads", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        retained = checkpoint_service.prune_database(settings.database_url, keep_last, settings, advance)
+    console.print(
+        f"pruned {retained.checkpoints} checkpoints and {retained.blobs} blobs in {retained.threads} threads"
+    )
+    if retained.skipped:
+        console.print(f"left {len(retained.skipped)} namespaces of DeltaChannel graphs alone")
 
 
 if __name__ == "__main__":

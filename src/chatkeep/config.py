@@ -69,8 +69,15 @@ class Settings(BaseSettings):
     # Pause between streamed echo tokens (makes streaming visible in a UI and testable).
     echo_delay_ms: int = 0
 
-    # Run event streams: events kept per stream (older ones trimmed).
-    stream_max_events: int = 10_000
+    # Background runs and their event streams.
+    stream_max_events: int = 10_000  # events kept per stream (older ones trimmed)
+    run_event_retention_seconds: float = 3600.0  # a finished run's events stay replayable this long
+    run_lease_seconds: float = 30.0  # a run whose process stops heart-beating this long is "interrupted"
+    run_heartbeat_seconds: float = 1.0
+    run_reaper_interval_seconds: float = 5.0
+    run_first_token_estimate_seconds: float = 10.0  # task-status estimate before the first token
+    sse_keepalive_seconds: float = 15.0
+    shutdown_grace_seconds: float = 10.0  # in-flight streams get this long to finish on shutdown
 
     # Limits.
     max_body_bytes: int = 8 * 1024 * 1024

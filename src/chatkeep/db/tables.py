@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -77,6 +78,8 @@ class ChatSessionRow(Base):
     total_cost: Mapped[float] = mapped_column(Float, default=0.0)
     # The latest summary message (kind "summary") of the conversation's older part, if any.
     summary_message_id: Mapped[str | None] = mapped_column(ID)
+    # The run generating in this session right now, if any.
+    active_run_id: Mapped[str | None] = mapped_column(ID)
 
     __table_args__ = (
         # "My sessions, pinned first, newest first": one backward index scan per page.
@@ -133,3 +136,117 @@ class IdempotencyKeyRow(Base):
     # Null while the first request holding the key is still in flight.
     response: Mapped[Any | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+# --- LangGraph checkpoints (chatkeep.checkpoint). A thread IS a session: thread_id == session id.
+# No foreign keys to sessions: a thread's writes may arrive before its first checkpoint (and so
+# before its session); a hard delete of the session removes these rows explicitly.
+
+
+class CheckpointRow(Base):
+    """One LangGraph checkpoint, without its channel values (those live in checkpoint_blobs)."""
+
+    __tablename__ = "checkpoints"
+
+    thread_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    checkpoint_ns: Mapped[str] = mapped_column(String, primary_key=True)
+    checkpoint_id: Mapped[str] = mapped_column(String, primary_key=True)
+    parent_checkpoint_id: Mapped[str | None] = mapped_column(String)
+    # metadata["run_id"], as a column so delete_for_runs is an index lookup.
+    run_id: Mapped[str | None] = mapped_column(String, index=True)
+    # The checkpoint (minus channel_values) as LangGraph's serde wrote it: (type, bytes).
+    type: Mapped[str] = mapped_column(String)
+    checkpoint: Mapped[bytes] = mapped_column(LargeBinary)
+    # {channel: str(version)}: which blob holds each channel's value (readable by SQL and by
+    # retention without the serde).
+    versions: Mapped[dict[str, str]] = mapped_column(JSONType)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType)
+
+
+class CheckpointBlobRow(Base):
+    """One version of one channel's value, stored once. A list that extends an earlier version
+    is stored as its appended tail plus `base_version` (the version it extends)."""
+
+    __tablename__ = "checkpoint_blobs"
+
+    thread_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    checkpoint_ns: Mapped[str] = mapped_column(String, primary_key=True)
+    channel: Mapped[str] = mapped_column(String, primary_key=True)
+    version: Mapped[str] = mapped_column(String, primary_key=True)
+    type: Mapped[str] = mapped_column(String)
+    blob: Mapped[bytes | None] = mapped_column(LargeBinary)
+    base_version: Mapped[str | None] = mapped_column(String)
+    # Links from this blob down to its full copy (0 = a full copy).
+    depth: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CheckpointWriteRow(Base):
+    """A pending write of a task against a checkpoint (which may not be stored yet)."""
+
+    __tablename__ = "checkpoint_writes"
+
+    thread_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    checkpoint_ns: Mapped[str] = mapped_column(String, primary_key=True)
+    checkpoint_id: Mapped[str] = mapped_column(String, primary_key=True)
+    task_id: Mapped[str] = mapped_column(String, primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String)
+    type: Mapped[str] = mapped_column(String)
+    blob: Mapped[bytes | None] = mapped_column(LargeBinary)
+    task_path: Mapped[str] = mapped_column(String, default="")
+
+
+class CheckpointMessageRow(Base):
+    """Which session message mirrors a LangChain message of the thread's `messages` channel
+    (message_id null: seen but not mirrored, e.g. a system message)."""
+
+    __tablename__ = "checkpoint_messages"
+
+    thread_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    lc_id: Mapped[str] = mapped_column(String, primary_key=True)
+    message_id: Mapped[str | None] = mapped_column(ID)
+
+
+class CheckpointTombstoneRow(Base):
+    """A deleted thread: late writes of a graph still running for it are dropped, not stored."""
+
+    __tablename__ = "checkpoint_tombstones"
+
+    thread_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # A checkpoint id (uuid6) taken at deletion: checkpoints older than it belong to the dead thread.
+    watermark: Mapped[str] = mapped_column(String)
+
+
+class RunRow(Base):
+    """A background generation in a session; its events live in the broker."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    owner_id: Mapped[str] = mapped_column(ID)
+    agent: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str] = mapped_column(String(200))
+    # pending | running | completed | error | cancelled
+    status: Mapped[str] = mapped_column(String(16))
+    max_tokens: Mapped[int | None] = mapped_column(Integer)
+    # Tokens generated so far (for task-status estimates).
+    tokens: Mapped[int] = mapped_column(Integer, default=0)
+    # Id of the run's last event recorded (the resume cursor).
+    cursor: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    message_ids: Mapped[list[str]] = mapped_column(JSONType)
+    # The process executing it; it renews lease_until while alive.
+    worker: Mapped[str] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_runs_session_created", "session_id", "created_at"),
+        # The reaper's scan: live runs whose lease ran out.
+        Index("ix_runs_status_lease", "status", "lease_until"),
+    )

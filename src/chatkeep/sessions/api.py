@@ -62,13 +62,20 @@ async def list_sessions(
     archived: bool = False,
     pinned: bool | None = None,
     deleted: Annotated[bool, Query(description="List the trash (soft-deleted sessions) instead.")] = False,
+    busy: Annotated[bool | None, Query(description="Only sessions with (true) or without (false) a run in progress.")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Substring of the title or metadata.")] = None,
 ) -> Page[ChatSession]:
     """The caller's sessions, pinned first, then most recently updated first.
 
     Filter on metadata with `metadata[key]=value` (equality on the value's text)."""
     filters = SessionFilters(
-        agent=agent, archived=archived, pinned=pinned, deleted=deleted, q=q, metadata=_metadata_filters(request)
+        agent=agent,
+        archived=archived,
+        pinned=pinned,
+        deleted=deleted,
+        busy=busy,
+        q=q,
+        metadata=_metadata_filters(request),
     )
     return await service.list_sessions(
         db, principal, filters, limit=paging.limit, offset=paging.offset, cursor=paging.cursor

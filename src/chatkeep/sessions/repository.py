@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, String, bindparam, case, cast, delete, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import Boolean, Connection, String, bindparam, case, cast, delete, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatkeep.db.base import UTCDateTime
@@ -53,6 +54,8 @@ async def list_sessions(
         query = query.where(S.deleted_at.is_(None), S.archived == filters.archived)
     if filters.pinned is not None:
         query = query.where(S.pinned == filters.pinned)
+    if filters.busy is not None:
+        query = query.where(S.active_run_id.is_not(None) if filters.busy else S.active_run_id.is_(None))
     if filters.agent is not None:
         query = query.where(S.agent == filters.agent)
     if filters.q:
@@ -76,14 +79,52 @@ async def update_session(db: AsyncSession, session_id: str, values: dict[str, An
     await db.execute(update(S).where(S.id == session_id).values(**values))
 
 
-async def delete_session(db: AsyncSession, session_id: str) -> None:
-    """Remove a session and everything that belongs to it."""
-    await db.execute(delete(M).where(M.session_id == session_id))
-    await db.execute(delete(S).where(S.id == session_id))
-
-
 SESSIONS = S.__table__
 MESSAGES = M.__table__
+
+# A hard delete: the session's messages, then the session (shared by the async service and the
+# LangGraph saver's sync Connection).
+DELETE_SESSION = (
+    delete(MESSAGES).where(MESSAGES.c.session_id == bindparam("sid")),
+    delete(SESSIONS).where(SESSIONS.c.id == bindparam("sid")),
+)
+
+
+async def delete_session(db: AsyncSession, session_id: str) -> None:
+    """Remove a session and its messages (LangGraph checkpoint rows: chatkeep.checkpoint)."""
+    for statement in DELETE_SESSION:
+        await db.execute(statement, {"sid": session_id})
+
+
+def delete_session_sync(conn: Connection, session_id: str) -> None:
+    for statement in DELETE_SESSION:
+        conn.execute(statement, {"sid": session_id})
+
+
+# Sessions created by the LangGraph saver: a concurrent first checkpoint of the same thread
+# (another process) must not fail, so an existing row wins.
+INSERT_SESSION_IF_ABSENT = {
+    "sqlite": sqlite.insert(SESSIONS).on_conflict_do_nothing(index_elements=[SESSIONS.c.id]).returning(SESSIONS.c.id),
+    "postgresql": postgresql.insert(SESSIONS)
+    .on_conflict_do_nothing(index_elements=[SESSIONS.c.id])
+    .returning(SESSIONS.c.id),
+}
+SESSION_OWNER = select(SESSIONS.c.owner_id, SESSIONS.c.deleted_at).where(SESSIONS.c.id == bindparam("sid"))
+
+
+def insert_session_if_absent(conn: Connection, values: dict[str, Any]) -> bool:
+    """Insert a session row (keyed by column name) unless its id exists; True if inserted."""
+    return conn.execute(INSERT_SESSION_IF_ABSENT[conn.dialect.name], values).first() is not None
+
+
+def session_owner(conn: Connection, session_id: str) -> tuple[str, datetime | None] | None:
+    row = conn.execute(SESSION_OWNER, {"sid": session_id}).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+def session_row(conn: Connection, session_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(SESSIONS).where(SESSIONS.c.id == session_id)).mappings().one_or_none()
+    return None if row is None else dict(row)
 
 # The append hot path as prebuilt statements with bound parameters: built and compiled once.
 _STAMP = case(
@@ -137,7 +178,22 @@ async def advance_session(
     concurrent appends get consecutive, gap-free ranges. The time it stamps never goes backwards
     (a writer that waited for the lock may hold an older `now`). Returns (last seq, time).
     """
-    params = {
+    params = _advance_params(session_id, owner_id, count, now, prompt_tokens, completion_tokens, cost, title_if_unset)
+    row = (await db.execute(ADVANCE_SESSION, params)).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+def _advance_params(
+    session_id: str,
+    owner_id: str,
+    count: int,
+    now: datetime,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cost: float,
+    title_if_unset: str | None,
+) -> dict[str, Any]:
+    return {
         "sid": session_id,
         "owner": owner_id,
         "count": count,
@@ -147,18 +203,32 @@ async def advance_session(
         "title": title_if_unset,
         "now": now,
     }
-    row = (await db.execute(ADVANCE_SESSION, params)).one_or_none()
+
+
+def advance_session_sync(conn: Connection, session_id: str, owner_id: str, count: int, *, now: datetime,
+                         prompt_tokens: int, completion_tokens: int, cost: float,
+                         title_if_unset: str | None) -> tuple[int, datetime] | None:
+    """`advance_session` on a sync Connection (the LangGraph saver)."""
+    params = _advance_params(session_id, owner_id, count, now, prompt_tokens, completion_tokens, cost, title_if_unset)
+    row = conn.execute(ADVANCE_SESSION, params).one_or_none()
     return None if row is None else (row[0], row[1])
 
 
-async def insert_messages(db: AsyncSession, rows: list[dict[str, Any]]) -> list[str | None]:
-    """Insert rows (keyed by column name) in one round trip; returns their parent ids."""
-    params = [
+def _insert_params(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
         {**{k: v for k, v in row.items() if k != "parent_id"}, "given_parent": row["parent_id"],
          "previous_session": row["session_id"], "previous_seq": row["seq"] - 1}
         for row in rows
     ]
-    return list((await db.execute(INSERT_MESSAGE, params)).scalars())
+
+
+async def insert_messages(db: AsyncSession, rows: list[dict[str, Any]]) -> list[str | None]:
+    """Insert rows (keyed by column name) in one round trip; returns their parent ids."""
+    return list((await db.execute(INSERT_MESSAGE, _insert_params(rows))).scalars())
+
+
+def insert_messages_sync(conn: Connection, rows: list[dict[str, Any]]) -> list[str | None]:
+    return list(conn.execute(INSERT_MESSAGE, _insert_params(rows)).scalars())
 
 
 async def message_in_session(db: AsyncSession, session_id: str, message_id: str) -> bool:
@@ -211,3 +281,7 @@ async def messages_between(
 
 async def get_message_by_id(db: AsyncSession, message_id: str) -> MessageRow | None:
     return await db.get(M, message_id)
+
+
+async def clear_active_run(db: AsyncSession, session_id: str, run_id: str) -> None:
+    await db.execute(update(S).where(S.id == session_id, S.active_run_id == run_id).values(active_run_id=None))

@@ -46,6 +46,7 @@ SESSION_EXAMPLE = {
     "created_at": "2026-11-22T10:00:00Z",
     "updated_at": "2026-11-22T10:00:05Z",
     "deleted_at": None,
+    "active_run_id": None,
 }
 
 MESSAGE_EXAMPLE = {
@@ -145,6 +146,7 @@ class ChatSession(BaseModel):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    active_run_id: str | None = Field(default=None, description="The run generating right now, if any.")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -288,6 +290,7 @@ class SessionFilters(BaseModel):
     archived: bool = False
     pinned: bool | None = None
     deleted: bool = False
+    busy: bool | None = None
     q: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
 

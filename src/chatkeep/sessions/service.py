@@ -8,10 +8,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatkeep.auth import service as auth_service
 from chatkeep.auth.principal import Principal
+from chatkeep.checkpoint import service as checkpoint_service
 from chatkeep.config import Settings
 from chatkeep.db.base import utcnow
 from chatkeep.db.tables import ChatSessionRow, MessageRow
@@ -70,6 +72,7 @@ def to_session(row: ChatSessionRow) -> ChatSession:
         created_at=row.created_at,
         updated_at=row.updated_at,
         deleted_at=row.deleted_at,
+        active_run_id=row.active_run_id,
     )
 
 
@@ -80,13 +83,14 @@ async def get_row(
     need: Access = Access.READ,
     *,
     include_deleted: bool = False,
+    lock: bool = False,
 ) -> ChatSessionRow:
     """The session if the caller may `need` it; otherwise 404, whether it exists or not.
 
-    For WRITE the row stays locked until the transaction ends (PostgreSQL; SQLite writers are
-    serialised anyway), so one session's writes happen one at a time and in time order.
+    With `lock` the row stays locked until the transaction ends (PostgreSQL; SQLite writers are
+    serialised anyway): for checks that must hold until the write that depends on them.
     """
-    row = await repository.get_session(db, session_id, for_update=need is Access.WRITE)
+    row = await repository.get_session(db, session_id, for_update=lock)
     if row is None or row.owner_id != principal.owner_id or (row.deleted_at and not include_deleted):
         raise NotFound("session not found", code="session_not_found")
     return row
@@ -139,6 +143,12 @@ async def defaults_for(db: AsyncSession, principal: Principal, settings: Setting
     prefs: dict[str, Any] = {}
     if principal.kind == "user":
         prefs = (await auth_service.get_user(db, principal.id)).preferences
+    return server_defaults(settings, prefs)
+
+
+def server_defaults(settings: Settings, prefs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Session settings from preferences (if any), then the server's defaults."""
+    prefs = prefs or {}
     return {
         "model": prefs.get("default_model") or settings.default_model,
         "temperature": prefs.get("default_temperature", settings.default_temperature),
@@ -161,27 +171,41 @@ async def create(
         "model", "temperature", "max_tokens", "system_prompt", "max_history_messages", "summarization"
     }, exclude_none=True)
     values = {**await defaults_for(db, principal, settings), **chosen}
-    now = utcnow()
     row = await repository.insert_session(
         db,
         ChatSessionRow(
-            id=data.id or new_id(),
-            owner_id=principal.owner_id,
-            title=title,
-            agent=data.agent,
-            metadata_=metadata,
-            pinned=False,
-            archived=False,
-            created_at=now,
-            updated_at=now,
-            message_count=0,
-            prompt_tokens=0,
-            completion_tokens=0,
-            total_cost=0.0,
-            **values,
+            **new_session_values(data.id or new_id(), principal.owner_id, data.agent, title, metadata, values)
         ),
     )
     return to_session(row)
+
+
+def new_session_values(
+    session_id: str,
+    owner_id: str,
+    agent: str,
+    title: str | None,
+    metadata: dict[str, Any],
+    settings_values: dict[str, Any],
+) -> dict[str, Any]:
+    """The attributes of a new, empty session (for every way a session is created)."""
+    now = utcnow()
+    return {
+        "id": session_id,
+        "owner_id": owner_id,
+        "title": title,
+        "agent": agent,
+        "metadata_": metadata,
+        "pinned": False,
+        "archived": False,
+        "created_at": now,
+        "updated_at": now,
+        "message_count": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "total_cost": 0.0,
+        **settings_values,
+    }
 
 
 async def list_sessions(
@@ -243,6 +267,8 @@ async def delete(db: AsyncSession, principal: Principal, session_id: str, *, har
     row = await get_row(db, principal, session_id, Access.WRITE, include_deleted=hard)
     if hard:
         await repository.delete_session(db, session_id)
+        # A session is also a LangGraph thread: its checkpoints go in the same transaction.
+        await checkpoint_service.forget_thread(db, session_id)
     elif row.deleted_at is None:
         await repository.update_session(db, session_id, {"deleted_at": utcnow()})
 
@@ -320,7 +346,7 @@ async def append(
     if idempotency_key is not None:
         # Access first (and the row lock, so duplicates queue): another user's session is a 404
         # whatever their key says. Without a key, the append's own UPDATE checks access.
-        await get_row(db, principal, session_id, Access.WRITE)
+        await get_row(db, principal, session_id, Access.WRITE, lock=True)
         key_fingerprint = idempotency.fingerprint("append", session_id, body.model_dump(mode="json"))
         stored = await idempotency.claim(db, principal.owner_id, idempotency_key, key_fingerprint)
         if stored is not None:
@@ -352,21 +378,40 @@ async def append_messages(
             raise InvalidInput(
                 "parent_id is not a message of this session", code="invalid_parent", field=f"messages[{index}].parent_id"
             )
-    first_user = next((m for m in messages if m.role == "user"), None)
-    advanced = await repository.advance_session(
-        db,
-        session_id,
-        owner_id,
-        len(messages),
-        now=utcnow(),
-        prompt_tokens=sum(m.prompt_tokens or 0 for m in messages),
-        completion_tokens=sum(m.completion_tokens or 0 for m in messages),
-        cost=sum(m.cost or 0.0 for m in messages),
-        title_if_unset=title_from_text(content_text(first_user.content)) if first_user else None,
-    )
+    advanced = await repository.advance_session(db, session_id, owner_id, len(messages), **_advance_by(messages))
     if advanced is None:
         raise NotFound("session not found", code="session_not_found")
     last_seq, stamp = advanced
+    rows = message_rows(session_id, messages, last_seq, stamp, ids=ids, kind=kind)
+    rows[0]["parent_id"] = (await repository.insert_messages(db, rows))[0]
+    return [
+        Message(**{**row, "content": row["content"] if row["content_parts"] is None else row["content_parts"]})
+        for row in rows
+    ]
+
+
+def _advance_by(messages: list[MessageIn]) -> dict[str, Any]:
+    """How appending `messages` changes the session: counters, and the title if it has none."""
+    first_user = next((m for m in messages if m.role == "user"), None)
+    return {
+        "now": utcnow(),
+        "prompt_tokens": sum(m.prompt_tokens or 0 for m in messages),
+        "completion_tokens": sum(m.completion_tokens or 0 for m in messages),
+        "cost": sum(m.cost or 0.0 for m in messages),
+        "title_if_unset": title_from_text(content_text(first_user.content)) if first_user else None,
+    }
+
+
+def message_rows(
+    session_id: str,
+    messages: list[MessageIn],
+    last_seq: int,
+    stamp: datetime,
+    *,
+    ids: list[str] | None = None,
+    kind: str | None = None,
+) -> list[dict[str, Any]]:
+    """The rows (keyed by column name) of messages that take the seqs up to `last_seq`."""
     first_seq = last_seq - len(messages) + 1
     rows: list[dict[str, Any]] = []
     for offset, message in enumerate(messages):
@@ -394,11 +439,7 @@ async def append_messages(
                 "created_at": stamp,
             }
         )
-    rows[0]["parent_id"] = (await repository.insert_messages(db, rows))[0]
-    return [
-        Message(**{**row, "content": row["content"] if row["content_parts"] is None else row["content_parts"]})
-        for row in rows
-    ]
+    return rows
 
 
 async def list_messages(
@@ -453,3 +494,75 @@ async def store_summary(db: AsyncSession, owner_id: str, session_id: str, summar
     (stored,) = await append_messages(db, owner_id, session_id, [summary], kind="summary")
     await repository.update_session(db, session_id, {"summary_message_id": stored.id})
     return stored
+
+
+# --- sessions that are LangGraph threads (chatkeep.checkpoint, on a sync Connection) ------------
+# The saver runs inside the checkpoint's own transaction, on a sync Connection (its async twin
+# reaches it through AsyncConnection.run_sync), so these take a Connection and check nothing:
+# the saver is trusted code with its own database credentials.
+
+
+def create_thread_session(
+    conn: Connection,
+    session_id: str,
+    owner_id: str,
+    settings: Settings,
+    *,
+    agent: str,
+    title: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    **chosen: Any,
+) -> bool:
+    """Create the session of a new thread unless it exists; True if created. `chosen` may set
+    model, temperature, max_tokens, system_prompt, max_history_messages, summarization."""
+    values = {**server_defaults(settings), **{k: v for k, v in chosen.items() if v is not None}}
+    row = new_session_values(session_id, owner_id, agent, title, metadata or {}, values)
+    row["metadata"] = row.pop("metadata_")
+    return repository.insert_session_if_absent(conn, row)
+
+
+def thread_session_owner(conn: Connection, session_id: str) -> tuple[str, bool] | None:
+    """(owner id, in the trash) of a session, or None when there is no such session."""
+    found = repository.session_owner(conn, session_id)
+    return None if found is None else (found[0], found[1] is not None)
+
+
+def thread_session_settings(conn: Connection, session_id: str) -> dict[str, Any] | None:
+    """What a copy of the session starts with: owner, agent, title, model settings, metadata."""
+    row = repository.session_row(conn, session_id)
+    if row is None:
+        return None
+    keep = ("owner_id", "agent", "title", "model", "temperature", "max_tokens", "system_prompt",
+            "max_history_messages", "summarization", "metadata")
+    return {key: row[key] for key in keep}
+
+
+def append_thread_messages(
+    conn: Connection, owner_id: str, session_id: str, messages: list[MessageIn], ids: list[str]
+) -> bool:
+    """`append_messages` for the saver's mirror of a thread's messages (validated by the caller);
+    False when the owner's session is not live (gone, or in the trash)."""
+    advanced = repository.advance_session_sync(conn, session_id, owner_id, len(messages), **_advance_by(messages))
+    if advanced is None:
+        return False
+    last_seq, stamp = advanced
+    rows = message_rows(session_id, messages, last_seq, stamp, ids=ids)
+    repository.insert_messages_sync(conn, rows)
+    return True
+
+
+def delete_thread_session(conn: Connection, session_id: str) -> None:
+    """Hard-delete a thread's session and its messages (the saver's delete_thread)."""
+    repository.delete_session_sync(conn, session_id)
+
+
+# --- runs (used by the runs package) --------------------------------------------------------
+
+
+async def set_active_run(db: AsyncSession, session_id: str, run_id: str) -> None:
+    await repository.update_session(db, session_id, {"active_run_id": run_id})
+
+
+async def clear_active_run(db: AsyncSession, session_id: str, run_id: str) -> None:
+    """Forget the session's active run, if it is still this one."""
+    await repository.clear_active_run(db, session_id, run_id)

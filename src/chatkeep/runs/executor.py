@@ -1,0 +1,232 @@
+"""Runs execute in the process that accepted them, as background tasks: they publish their
+events to the broker, heart-beat their lease, obey cancel flags set by any process, and store
+the turn exactly as the gateway does. A reaper ends runs whose process died."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from chatkeep.auth.principal import Principal
+from chatkeep.background import BackgroundTasks
+from chatkeep.config import Settings
+from chatkeep.db import Database, session_scope
+from chatkeep.errors import ChatkeepError, InvalidInput
+from chatkeep.gateway.schemas import ChatCompletionRequest
+from chatkeep.gateway.service import Gateway, Turn
+from chatkeep.gateway.streaming import ReplyAccumulator
+from chatkeep.ids import new_token
+from chatkeep.llm.models import LLM
+from chatkeep.runs import service
+from chatkeep.runs.schemas import Run, RunCreate
+from chatkeep.sessions import service as sessions
+from chatkeep.streams import Broker
+
+log = logging.getLogger("chatkeep.runs")
+CANCEL_POLL_SECONDS = 0.2
+# What a run can execute: the built-in chat agent (the gateway's model call with history).
+AGENTS = ("chat",)
+
+
+def stream_key(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+def cancel_flag(run_id: str) -> str:
+    return f"cancel:{run_id}"
+
+
+class RunExecutor:
+    """One per process, built in the app lifespan."""
+
+    def __init__(
+        self, database: Database, llm: LLM, background: BackgroundTasks, broker: Broker, settings: Settings
+    ) -> None:
+        self.database = database
+        self.llm = llm
+        self.background = background
+        self.broker = broker
+        self.settings = settings
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{new_token(4)}"
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._cancel_requested: set[str] = set()
+        self._reaper: asyncio.Task[None] | None = None
+
+    def gateway(self) -> Gateway:
+        return Gateway(self.database, self.llm, self.background, self.settings)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start_reaper(self) -> None:
+        self._reaper = asyncio.create_task(self._reap_forever())
+
+    async def stop(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.run_reaper_interval_seconds)
+            try:
+                await self.reap_once()
+            except Exception:  # a database hiccup must not kill the reaper
+                log.exception("reaping expired runs failed")
+
+    async def reap_once(self) -> list[str]:
+        async with session_scope(self.database) as db:
+            expired = await service.reap_expired(db)
+        for run_id, _ in expired:
+            await self.broker.publish(stream_key(run_id), "run.error", {"error": service.INTERRUPTED, "code": "interrupted"})
+            await self.broker.expire(stream_key(run_id), self.settings.run_event_retention_seconds)
+        return [run_id for run_id, _ in expired]
+
+    # --- starting and cancelling -----------------------------------------------------------
+
+    async def start(self, principal: Principal, session_id: str, data: RunCreate) -> Run:
+        if data.agent not in AGENTS:
+            raise InvalidInput(f"unknown agent {data.agent!r}; available: {', '.join(AGENTS)}", code="unknown_agent", field="agent")
+        async with session_scope(self.database) as db:
+            session = await sessions.get_row(db, principal, session_id)
+            model = self.llm.resolve(data.model or session.model).name
+            row = await service.create(db, principal, session_id, data, model, self.settings, self.worker)
+            run = service.to_run(row)
+        started = await self.broker.publish(
+            stream_key(run.id), "run.started", {"run_id": run.id, "session_id": session_id, "agent": run.agent, "model": model}
+        )
+        run.cursor = started.id
+        self._tasks[run.id] = self.background.spawn(self._execute(principal, run.id, session_id, data, model))
+        return run
+
+    async def cancel(self, principal: Principal, session_id: str, run_id: str) -> Run:
+        """Ask the run to stop, wherever it runs: a flag every process sees (and a direct cancel
+        when it runs here)."""
+        async with session_scope(self.database, write=False) as db:
+            run = await service.get(db, principal, session_id, run_id)
+        if run.status in ("pending", "running"):
+            await self.broker.set_flag(cancel_flag(run_id), self.settings.run_lease_seconds * 2)
+            local = self._tasks.get(run_id)
+            if local is not None:
+                self._cancel_requested.add(run_id)
+                local.cancel()
+        return run
+
+    async def _supervise(self, run_id: str, task: asyncio.Task[Any], state: _Progress) -> None:
+        """Beside the run: renew its lease on time (even while the model is silent, e.g. before
+        its first token) and stop it when any process sets its cancel flag."""
+        while True:
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
+            if await self.broker.has_flag(cancel_flag(run_id)):
+                self._cancel_requested.add(run_id)
+                task.cancel()
+                return
+            if state.beat_due(self.settings.run_heartbeat_seconds):
+                try:
+                    await self._heartbeat(run_id, state)
+                except Exception:  # a missed beat is retried next time; the lease has slack
+                    log.warning("heartbeat of run %s failed", run_id)
+
+    # --- executing ---------------------------------------------------------------------------
+
+    async def _execute(self, principal: Principal, run_id: str, session_id: str, data: RunCreate, model: str) -> None:
+        stream = stream_key(run_id)
+        state = _Progress()
+        gateway = self.gateway()
+        turn: Turn | None = None
+        accumulator: ReplyAccumulator | None = None
+        current = asyncio.current_task()
+        assert current is not None
+        supervisor = asyncio.create_task(self._supervise(run_id, current, state))
+        try:
+            request = ChatCompletionRequest(
+                model=model, messages=data.input, session_id=session_id, max_tokens=data.max_tokens, stream=True
+            )
+            prepared = await gateway.prepare(principal, request, session_id=None, idempotency_key=None)
+            assert isinstance(prepared, Turn)
+            turn = prepared
+            chunks, accumulator = await gateway.start_stream(turn)
+            async for chunk in chunks:
+                accumulator.add(chunk)
+                for choice in chunk.get("choices") or []:
+                    text = (choice.get("delta") or {}).get("content")
+                    if text and choice.get("index", 0) == 0:
+                        event = await self.broker.publish(stream, "message.delta", {"content": text})
+                        state.advance(event.id, self.llm.tokens.count_text(text))
+            body = await gateway.finish_stream(turn, accumulator)
+            ids = body["message_ids"]
+            await self.broker.publish(
+                stream, "message.completed", {"message_id": ids[-1], "content": accumulator.message()["content"]}
+            )
+            await self._end(run_id, session_id, "run.completed", {"message_ids": ids}, state, "completed", message_ids=ids)
+        except asyncio.CancelledError:
+            if run_id not in self._cancel_requested:  # shutting down: the run cannot finish here
+                await self._end(run_id, session_id, "run.error", {"error": service.INTERRUPTED, "code": "interrupted"}, state, "error", error=service.INTERRUPTED)
+                raise
+            ids: list[str] = []
+            if turn is not None and accumulator is not None:
+                ids = (await gateway.finish_stream(turn, accumulator, finish_reason="cancelled"))["message_ids"]
+            await self._end(run_id, session_id, "run.cancelled", {"message_ids": ids}, state, "cancelled", message_ids=ids)
+        except ChatkeepError as exc:
+            await self._end(run_id, session_id, "run.error", {"error": exc.message, "code": exc.code}, state, "error", error=exc.message)
+        except Exception:
+            log.exception("run %s failed", run_id)
+            await self._end(run_id, session_id, "run.error", {"error": "internal error", "code": "internal_error"}, state, "error", error="internal error")
+        finally:
+            supervisor.cancel()
+            self._tasks.pop(run_id, None)
+            self._cancel_requested.discard(run_id)
+
+    async def _heartbeat(self, run_id: str, state: _Progress) -> None:
+        async with session_scope(self.database) as db:
+            await service.heartbeat(db, run_id, cursor=state.cursor, tokens=state.tokens, settings=self.settings)
+
+    async def _end(
+        self,
+        run_id: str,
+        session_id: str,
+        event_type: str,
+        data: dict[str, Any],
+        state: _Progress,
+        status: str,
+        *,
+        error: str | None = None,
+        message_ids: list[str] | None = None,
+    ) -> None:
+        """Record the outcome, then publish the terminal event (so a client that sees it finds
+        the run ended), then let the stream expire after the retention period."""
+        stream = stream_key(run_id)
+        async with session_scope(self.database) as db:
+            ended = await service.finish(
+                db, run_id, session_id, status, cursor=None, tokens=state.tokens, error=error, message_ids=message_ids
+            )
+        if ended:
+            event = await self.broker.publish(stream, event_type, data)
+            async with session_scope(self.database) as db:
+                await service.record_cursor(db, run_id, event.id)
+        await self.broker.expire(stream, self.settings.run_event_retention_seconds)
+
+
+class _Progress:
+    """What a run has produced so far, and when it last reported it."""
+
+    def __init__(self) -> None:
+        self.cursor: str | None = None
+        self.tokens = 0
+        self._last_beat = time.monotonic()
+
+    def advance(self, cursor: str, tokens: int) -> None:
+        self.cursor = cursor
+        self.tokens += tokens
+
+    def beat_due(self, interval: float) -> bool:
+        now = time.monotonic()
+        if now - self._last_beat < interval:
+            return False
+        self._last_beat = now
+        return True
