@@ -29,6 +29,12 @@ class ModelConfig(BaseModel):
     output_price_per_1m: float = Field(default=0.0, ge=0, description="USD per 1M completion tokens.")
 
 
+class AgentConfig(BaseModel):
+    """One LangGraph agent in the TOML config: `[agents.NAME] graph = "module:attr"`."""
+
+    graph: str = Field(pattern=r"^[\w.]+:[\w.]+$", description="A compiled graph or a StateGraph, as module:attr.")
+
+
 class Settings(BaseSettings):
     """Everything an operator can set. Field names map to CHATKEEP_<NAME> variables."""
 
@@ -59,6 +65,8 @@ class Settings(BaseSettings):
     # file, or pass through to upstream_base_url when it is set.
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     summary_model: str | None = None
+    # Run agents besides the built-in "chat": LangGraph graphs checkpointed by chatkeep.
+    agents: dict[str, AgentConfig] = Field(default_factory=dict)
     default_context_window: int = 128_000
     context_margin_tokens: int = 256
     # Tokens kept free for the reply when a request sets no max_tokens.
@@ -77,6 +85,7 @@ class Settings(BaseSettings):
     run_reaper_interval_seconds: float = 5.0
     run_first_token_estimate_seconds: float = 10.0  # task-status estimate before the first token
     sse_keepalive_seconds: float = 15.0
+    redis_max_connections: int = 1000  # each open event stream holds one while it waits
     shutdown_grace_seconds: float = 10.0  # in-flight streams get this long to finish on shutdown
 
     # Limits.

@@ -18,6 +18,7 @@ from tests.conftest import (
     make_settings,
     new_user,
 )
+from chatkeep.config import AgentConfig
 from chatkeep.db.migrate import upgrade
 from tests.gateway.fake_upstream import FakeUpstream
 
@@ -34,6 +35,7 @@ def run_settings(url: str, upstream: str, **overrides):
         run_heartbeat_seconds=0.2,
         run_reaper_interval_seconds=0.3,
         sse_keepalive_seconds=1.0,
+        agents={"words": AgentConfig(graph="chatkeep.examples.word_agent:graph")},
     )
     return make_settings(url, **{**values, **overrides})
 

@@ -103,3 +103,24 @@ async def test_flags_expire(broker):
 def test_cursor_validation():
     assert valid_cursor("1700000000000-3") and valid_cursor("17")
     assert not any(valid_cursor(c) for c in ("", "abc", "1-x", "-1", "1" * 16))
+
+
+async def test_a_quiet_stream_can_wait_longer_than_the_socket_default():
+    # redis-py times reads out after 5 s by default; a follower must be able to wait longer.
+    broker = RedisBroker(os.environ["CHATKEEP_TEST_REDIS_URL"], max_wait=6)
+    key = stream()
+    last = await broker.publish(key, "delta", {})
+    assert await broker.read(key, last.id, wait=5.5) == []
+    await broker.close()
+
+
+async def test_many_concurrent_followers(broker):
+    keys = [stream() for _ in range(150)]
+    for key in keys:  # a run's stream exists (run.started) before anyone follows it
+        await broker.publish(key, "started", {})
+    readers = [asyncio.create_task(collect(broker, key)) for key in keys]
+    await asyncio.sleep(0.2)
+    for key in keys:
+        await broker.publish(key, "delta", {"i": 1})
+        await broker.publish(key, "done", {})
+    assert all(len(found) == 3 for found in await asyncio.gather(*readers))

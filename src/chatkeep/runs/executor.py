@@ -10,27 +10,27 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chatkeep.auth.principal import Principal
 from chatkeep.background import BackgroundTasks
 from chatkeep.config import Settings
 from chatkeep.db import Database, session_scope
-from chatkeep.errors import ChatkeepError, InvalidInput
+from chatkeep.errors import ChatkeepError
 from chatkeep.gateway.schemas import ChatCompletionRequest
 from chatkeep.gateway.service import Gateway, Turn
-from chatkeep.gateway.streaming import ReplyAccumulator
 from chatkeep.ids import new_token
 from chatkeep.llm.models import LLM
 from chatkeep.runs import service
+from chatkeep.runs.agents import CHAT_AGENT, GraphAgents
 from chatkeep.runs.schemas import Run, RunCreate
 from chatkeep.sessions import service as sessions
+from chatkeep.sessions.schemas import MessageIn, MessageQuery
 from chatkeep.streams import Broker
 
 log = logging.getLogger("chatkeep.runs")
 CANCEL_POLL_SECONDS = 0.2
-# What a run can execute: the built-in chat agent (the gateway's model call with history).
-AGENTS = ("chat",)
 
 
 def stream_key(run_id: str) -> str:
@@ -52,6 +52,7 @@ class RunExecutor:
         self.background = background
         self.broker = broker
         self.settings = settings
+        self.agents = GraphAgents(database, settings)
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{new_token(4)}"
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._cancel_requested: set[str] = set()
@@ -90,8 +91,7 @@ class RunExecutor:
     # --- starting and cancelling -----------------------------------------------------------
 
     async def start(self, principal: Principal, session_id: str, data: RunCreate) -> Run:
-        if data.agent not in AGENTS:
-            raise InvalidInput(f"unknown agent {data.agent!r}; available: {', '.join(AGENTS)}", code="unknown_agent", field="agent")
+        self.agents.check(data.agent)
         async with session_scope(self.database) as db:
             session = await sessions.get_row(db, principal, session_id)
             model = self.llm.resolve(data.model or session.model).name
@@ -136,41 +136,22 @@ class RunExecutor:
 
     async def _execute(self, principal: Principal, run_id: str, session_id: str, data: RunCreate, model: str) -> None:
         stream = stream_key(run_id)
-        state = _Progress()
-        gateway = self.gateway()
-        turn: Turn | None = None
-        accumulator: ReplyAccumulator | None = None
+        state = _Progress(stream)
         current = asyncio.current_task()
         assert current is not None
         supervisor = asyncio.create_task(self._supervise(run_id, current, state))
         try:
-            request = ChatCompletionRequest(
-                model=model, messages=data.input, session_id=session_id, max_tokens=data.max_tokens, stream=True
-            )
-            prepared = await gateway.prepare(principal, request, session_id=None, idempotency_key=None)
-            assert isinstance(prepared, Turn)
-            turn = prepared
-            chunks, accumulator = await gateway.start_stream(turn)
-            async for chunk in chunks:
-                accumulator.add(chunk)
-                for choice in chunk.get("choices") or []:
-                    text = (choice.get("delta") or {}).get("content")
-                    if text and choice.get("index", 0) == 0:
-                        event = await self.broker.publish(stream, "message.delta", {"content": text})
-                        state.advance(event.id, self.llm.tokens.count_text(text))
-            body = await gateway.finish_stream(turn, accumulator)
-            ids = body["message_ids"]
-            await self.broker.publish(
-                stream, "message.completed", {"message_id": ids[-1], "content": accumulator.message()["content"]}
-            )
+            if data.agent == CHAT_AGENT:
+                ids, content = await self._chat(principal, session_id, data, model, state)
+            else:
+                ids, content = await self._graph(principal, session_id, data, state)
+            await self.broker.publish(stream, "message.completed", {"message_id": ids[-1] if ids else None, "content": content})
             await self._end(run_id, session_id, "run.completed", {"message_ids": ids}, state, "completed", message_ids=ids)
         except asyncio.CancelledError:
             if run_id not in self._cancel_requested:  # shutting down: the run cannot finish here
                 await self._end(run_id, session_id, "run.error", {"error": service.INTERRUPTED, "code": "interrupted"}, state, "error", error=service.INTERRUPTED)
                 raise
-            ids: list[str] = []
-            if turn is not None and accumulator is not None:
-                ids = (await gateway.finish_stream(turn, accumulator, finish_reason="cancelled"))["message_ids"]
+            ids = await state.store_partial() if state.store_partial is not None else []
             await self._end(run_id, session_id, "run.cancelled", {"message_ids": ids}, state, "cancelled", message_ids=ids)
         except ChatkeepError as exc:
             await self._end(run_id, session_id, "run.error", {"error": exc.message, "code": exc.code}, state, "error", error=exc.message)
@@ -181,6 +162,60 @@ class RunExecutor:
             supervisor.cancel()
             self._tasks.pop(run_id, None)
             self._cancel_requested.discard(run_id)
+
+    async def _delta(self, state: _Progress, text: str) -> None:
+        event = await self.broker.publish(state.stream, "message.delta", {"content": text})
+        state.advance(event.id, text, self.llm.tokens.count_text(text))
+
+    async def _chat(
+        self, principal: Principal, session_id: str, data: RunCreate, model: str, state: _Progress
+    ) -> tuple[list[str], str | None]:
+        """The built-in chat agent: the gateway's model call with the session's history."""
+        gateway = self.gateway()
+        request = ChatCompletionRequest(model=model, messages=data.input, session_id=session_id, max_tokens=data.max_tokens, stream=True)
+        turn = await gateway.prepare(principal, request, session_id=None, idempotency_key=None)
+        assert isinstance(turn, Turn)
+        chunks, accumulator = await gateway.start_stream(turn)
+
+        async def store_partial() -> list[str]:
+            return (await gateway.finish_stream(turn, accumulator, finish_reason="cancelled"))["message_ids"]
+
+        state.store_partial = store_partial
+        async for chunk in chunks:
+            accumulator.add(chunk)
+            for choice in chunk.get("choices") or []:
+                text = (choice.get("delta") or {}).get("content")
+                if text and choice.get("index", 0) == 0:
+                    await self._delta(state, text)
+        state.store_partial = None
+        body = await gateway.finish_stream(turn, accumulator)
+        return body["message_ids"], accumulator.message()["content"]
+
+    async def _graph(
+        self, principal: Principal, session_id: str, data: RunCreate, state: _Progress
+    ) -> tuple[list[str], str | None]:
+        """A LangGraph agent: the checkpointer stores the graph's messages in the session."""
+        async with session_scope(self.database, write=False) as db:
+            before = (await sessions.get_row(db, principal, session_id)).message_count
+
+        async def store_partial() -> list[str]:
+            partial = "".join(state.texts)
+            if not partial:
+                return []
+            reply = MessageIn(role="assistant", content=partial, metadata={"finish_reason": "cancelled"})
+            async with session_scope(self.database) as db:
+                return [m.id for m in await sessions.append_messages(db, principal.owner_id, session_id, [reply])]
+
+        state.store_partial = store_partial
+        messages = [m.model_dump(exclude_none=True) for m in data.input]
+        async for text in self.agents.stream(data.agent, messages, session_id=session_id, owner_id=principal.owner_id):
+            await self._delta(state, text)
+        state.store_partial = None
+        async with session_scope(self.database, write=False) as db:
+            query = MessageQuery(limit=1000, after=before, include_tools=True)
+            added = (await sessions.list_messages(db, principal, session_id, query)).data
+        final = next((m.content for m in reversed(added) if m.role == "assistant" and isinstance(m.content, str) and m.content), None)
+        return [m.id for m in added], final
 
     async def _heartbeat(self, run_id: str, state: _Progress) -> None:
         async with session_scope(self.database) as db:
@@ -213,15 +248,19 @@ class RunExecutor:
 
 
 class _Progress:
-    """What a run has produced so far, and when it last reported it."""
+    """What a run has produced so far, when it last reported it, and how to keep a partial reply."""
 
-    def __init__(self) -> None:
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
         self.cursor: str | None = None
         self.tokens = 0
+        self.texts: list[str] = []
+        self.store_partial: Callable[[], Awaitable[list[str]]] | None = None
         self._last_beat = time.monotonic()
 
-    def advance(self, cursor: str, tokens: int) -> None:
+    def advance(self, cursor: str, text: str, tokens: int) -> None:
         self.cursor = cursor
+        self.texts.append(text)
         self.tokens += tokens
 
     def beat_due(self, interval: float) -> bool:

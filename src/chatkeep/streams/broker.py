@@ -89,7 +89,12 @@ def make_broker(settings: Settings) -> Broker:
     if settings.redis_url:
         from chatkeep.streams.redis import RedisBroker
 
-        return RedisBroker(settings.redis_url, max_events=settings.stream_max_events)
+        return RedisBroker(
+            settings.redis_url,
+            max_events=settings.stream_max_events,
+            max_connections=settings.redis_max_connections,
+            max_wait=settings.sse_keepalive_seconds,
+        )
     from chatkeep.streams.memory import MemoryBroker
 
     return MemoryBroker(max_events=settings.stream_max_events)

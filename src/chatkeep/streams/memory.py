@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,8 @@ from chatkeep.streams.broker import Broker, Event, cursor_key
 @dataclass
 class _Stream:
     events: list[Event] = field(default_factory=list)
+    # The events' cursors, in order: a reader finds its place by bisection, not by a scan.
+    keys: list[tuple[int, int]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     last: tuple[int, int] = (0, 0)
     expires_at: float | None = None
@@ -41,8 +44,10 @@ class MemoryBroker(Broker):
         target.last = (ms, 0) if ms > last_ms else (last_ms, last_seq + 1)
         event = Event(f"{target.last[0]}-{target.last[1]}", type, data)
         target.events.append(event)
+        target.keys.append(target.last)
         if len(target.events) > self.max_events:
-            del target.events[: len(target.events) - self.max_events]
+            excess = len(target.events) - self.max_events
+            del target.events[:excess], target.keys[:excess]
         target.changed.set()
         target.changed = asyncio.Event()
         return event
@@ -53,7 +58,8 @@ class MemoryBroker(Broker):
             target = self._live(stream)
             if target is None:
                 return []
-            events = target.events if after is None else [e for e in target.events if cursor_key(e.id) > cursor_key(after)]
+            start = 0 if after is None else bisect.bisect_right(target.keys, cursor_key(after))
+            events = target.events[start:]
             remaining = deadline - time.monotonic()
             if events or remaining <= 0:
                 return list(events)

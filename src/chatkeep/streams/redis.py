@@ -13,8 +13,10 @@ KEY_PREFIX = "chatkeep:"
 
 
 class RedisBroker(Broker):
-    def __init__(self, url: str, max_events: int = 10_000) -> None:
-        self.client = redis.Redis.from_url(url)
+    def __init__(self, url: str, max_events: int = 10_000, *, max_connections: int = 1000, max_wait: float = 60.0) -> None:
+        # Every live follower holds a connection in a blocking XREAD (up to `max_wait` seconds),
+        # so the pool is sized for many open streams and reads may take that long.
+        self.client = redis.Redis.from_url(url, max_connections=max_connections, socket_timeout=max_wait + 10)
         self.max_events = max_events
 
     async def publish(self, stream: str, type: str, data: dict[str, Any]) -> Event:

@@ -1,0 +1,1 @@
+"""Small example agents that ship with chatkeep."""
