@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     run_reaper_interval_seconds: float = 5.0
     run_first_token_estimate_seconds: float = 10.0  # task-status estimate before the first token
     sse_keepalive_seconds: float = 15.0
+    # A run started while another runs in the same session: refused (409) or queued.
+    run_multitask: Literal["reject", "enqueue"] = "reject"
     redis_max_connections: int = 1000  # each open event stream holds one while it waits
     shutdown_grace_seconds: float = 10.0  # in-flight streams get this long to finish on shutdown
 

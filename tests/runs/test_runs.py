@@ -161,3 +161,29 @@ def test_events_past_their_retention_are_gone_but_messages_stay(backend, runs_up
             assert client.get(f"/v1/sessions/{sid}/active-session").status_code == 404
             assert len(client.get(f"/v1/sessions/{sid}/messages").json()["data"]) == 2
     drop_database(url)
+
+
+def test_enqueue_runs_them_one_after_another(backend, runs_upstream, tmp_path):
+    from tests.conftest import _ServerThread, drop_database, fresh_database_url
+    from tests.runs.conftest import client_for, run_settings
+
+    from chatkeep.db.migrate import upgrade
+
+    url = fresh_database_url(backend, "enqueue", tmp_path)
+    upgrade(url)
+    with _ServerThread(run_settings(url, runs_upstream, run_multitask="enqueue")) as thread:
+        with client_for(f"http://127.0.0.1:{thread.port}") as client:
+            sid = new_session(client)
+            first = start_run(client, sid, "first " + LONG)
+            second = start_run(client, sid, "second")
+            third = start_run(client, sid, "third")
+            assert (second["status"], third["status"]) == ("pending", "pending")
+            client.post(f"/v1/sessions/{sid}/runs/{third['id']}/cancel")
+            for run in (first, second, third):
+                events(client, events_url(sid, run["id"]))
+            runs = {r["id"]: r for r in client.get(f"/v1/sessions/{sid}/runs").json()["data"]}
+            assert [runs[r["id"]]["status"] for r in (first, second, third)] == ["completed", "completed", "cancelled"]
+            assert runs[second["id"]]["started_at"] >= runs[first["id"]]["finished_at"]
+            contents = [m["content"] for m in client.get(f"/v1/sessions/{sid}/messages").json()["data"] if m["role"] == "user"]
+            assert contents == ["first " + LONG, "second"]
+    drop_database(url)

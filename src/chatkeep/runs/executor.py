@@ -31,6 +31,7 @@ from chatkeep.streams import Broker
 
 log = logging.getLogger("chatkeep.runs")
 CANCEL_POLL_SECONDS = 0.2
+QUEUE_POLL_SECONDS = 0.25
 
 
 def stream_key(run_id: str) -> str:
@@ -101,7 +102,8 @@ class RunExecutor:
             stream_key(run.id), "run.started", {"run_id": run.id, "session_id": session_id, "agent": run.agent, "model": model}
         )
         run.cursor = started.id
-        self._tasks[run.id] = self.background.spawn(self._execute(principal, run.id, session_id, data, model))
+        work = self._execute(principal, run.id, session_id, data, model, queued=run.status == "pending")
+        self._tasks[run.id] = self.background.spawn(work)
         return run
 
     async def cancel(self, principal: Principal, session_id: str, run_id: str) -> Run:
@@ -134,13 +136,20 @@ class RunExecutor:
 
     # --- executing ---------------------------------------------------------------------------
 
-    async def _execute(self, principal: Principal, run_id: str, session_id: str, data: RunCreate, model: str) -> None:
+    async def _execute(
+        self, principal: Principal, run_id: str, session_id: str, data: RunCreate, model: str, *, queued: bool
+    ) -> None:
         stream = stream_key(run_id)
         state = _Progress(stream)
         current = asyncio.current_task()
         assert current is not None
         supervisor = asyncio.create_task(self._supervise(run_id, current, state))
         try:
+            while queued:  # multitask "enqueue": wait for the session's turn (cancel works meanwhile)
+                async with session_scope(self.database) as db:
+                    queued = not await service.try_start_queued(db, principal, session_id, run_id, self.settings)
+                if queued:
+                    await asyncio.sleep(QUEUE_POLL_SECONDS)
             if data.agent == CHAT_AGENT:
                 ids, content = await self._chat(principal, session_id, data, model, state)
             else:

@@ -51,3 +51,8 @@ async def claim_expired(db: AsyncSession, now: datetime, error: str) -> list[tup
         .returning(R.id, R.session_id)
     )
     return [(row[0], row[1]) for row in (await db.execute(stmt)).all()]
+
+
+async def oldest_pending(db: AsyncSession, session_id: str) -> str | None:
+    query = select(R.id).where(R.session_id == session_id, R.status == "pending").order_by(R.created_at, R.id).limit(1)
+    return await db.scalar(query)

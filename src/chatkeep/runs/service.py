@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chatkeep.auth.principal import Principal
 from chatkeep.config import Settings
 from chatkeep.db.base import utcnow
-from chatkeep.db.tables import RunRow
+from chatkeep.db.tables import ChatSessionRow, RunRow
 from chatkeep.errors import Conflict, NotFound
 from chatkeep.ids import new_id
 from chatkeep.pagination import Page
@@ -39,14 +39,12 @@ async def get_row(db: AsyncSession, principal: Principal, session_id: str, run_i
 async def create(
     db: AsyncSession, principal: Principal, session_id: str, data: RunCreate, model: str, settings: Settings, worker: str
 ) -> RunRow:
-    """Record a new running run; one active run per session (409 names the active one)."""
+    """Record a new run: running, or — while another runs in the session — refused with 409
+    naming the active one (multitask "reject") or queued as pending (multitask "enqueue")."""
     session = await sessions.get_row(db, principal, session_id, sessions.Access.WRITE, lock=True)
-    if session.active_run_id is not None:
-        active = await repository.get_run(db, session_id, session.active_run_id)
-        if active is not None and active.status in ACTIVE_STATUSES:
-            raise Conflict(
-                "this session already has a run in progress", code="run_in_progress", active_run_id=active.id
-            )
+    busy = await _running(db, session)
+    if busy is not None and settings.run_multitask == "reject":
+        raise Conflict("this session already has a run in progress", code="run_in_progress", active_run_id=busy.id)
     now = utcnow()
     row = await repository.insert_run(
         db,
@@ -56,19 +54,41 @@ async def create(
             owner_id=principal.owner_id,
             agent=data.agent,
             model=model,
-            status="running",
+            status="pending" if busy else "running",
             max_tokens=data.max_tokens,
             tokens=0,
             message_ids=[],
             worker=worker,
             created_at=now,
-            started_at=now,
+            started_at=None if busy else now,
             last_activity_at=now,
             lease_until=now + timedelta(seconds=settings.run_lease_seconds),
         ),
     )
-    await sessions.set_active_run(db, session_id, row.id)
+    if busy is None:
+        await sessions.set_active_run(db, session_id, row.id)
     return row
+
+
+async def _running(db: AsyncSession, session: ChatSessionRow) -> RunRow | None:
+    if session.active_run_id is None:
+        return None
+    active = await repository.get_run(db, session.id, session.active_run_id)
+    return active if active is not None and active.status in ACTIVE_STATUSES else None
+
+
+async def try_start_queued(
+    db: AsyncSession, principal: Principal, session_id: str, run_id: str, settings: Settings
+) -> bool:
+    """Start a pending run if the session is free and it is the oldest one waiting."""
+    session = await sessions.get_row(db, principal, session_id, sessions.Access.WRITE, lock=True)
+    if await _running(db, session) is not None or await repository.oldest_pending(db, session_id) != run_id:
+        return False
+    now = utcnow()
+    values = {"status": "running", "started_at": now, "last_activity_at": now, "lease_until": now + timedelta(seconds=settings.run_lease_seconds)}
+    await repository.update_run(db, run_id, values, only_if_status=("pending",))
+    await sessions.set_active_run(db, session_id, run_id)
+    return True
 
 
 async def get(db: AsyncSession, principal: Principal, session_id: str, run_id: str) -> Run:
