@@ -97,6 +97,8 @@ def serve(
         workers=settings.workers,
         access_log=False,  # chatkeep writes its own access lines, without query strings
         log_config=None,
+        # Open event streams would otherwise hold a shutdown forever.
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
 
 
