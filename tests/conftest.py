@@ -26,6 +26,9 @@ from chatkeep.config import Settings
 from chatkeep.db.migrate import upgrade
 
 ADMIN_KEY = "test-admin-key-0123456789"
+# Servers started as subprocesses (CLI, multi-process tests) sign cookies with this key instead
+# of generating one under the current directory.
+os.environ.setdefault("CHATKEEP_SECRET_KEY", "test-secret-key-0123456789")
 BACKENDS = [b for b in os.environ.get("CHATKEEP_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 
 
@@ -101,9 +104,8 @@ class _ServerThread(_AppThread):
 
 
 def make_settings(database_url: str, **overrides) -> Settings:
-    return Settings(
-        database_url=database_url, admin_key=ADMIN_KEY, log_level="WARNING", bootstrap_user=False, **overrides
-    )
+    values = {"admin_key": ADMIN_KEY, "log_level": "WARNING", "bootstrap_user": False}
+    return Settings(database_url=database_url, **{**values, **overrides})
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

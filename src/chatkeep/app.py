@@ -9,6 +9,8 @@ from fastapi import FastAPI
 
 from chatkeep import __version__
 from chatkeep.auth.api import router as auth_router
+from chatkeep.auth.cookies import secret_key
+from chatkeep.auth.jwt_bearer import JWTVerifier
 from chatkeep.background import BackgroundTasks
 from chatkeep.checkpoint.api import router as checkpoint_router
 from chatkeep.config import Settings, load_settings
@@ -23,6 +25,7 @@ from chatkeep.runs.api import router as runs_router
 from chatkeep.runs.executor import RunExecutor
 from chatkeep.streams import make_broker
 from chatkeep.sessions.api import router as sessions_router
+from chatkeep.sharing.api import router as sharing_router
 
 DESCRIPTION = """Keeps conversations for LLM applications: sessions and messages per user,
 behind `Authorization: Bearer <API key>`. Errors are `{"error", "code"}` JSON objects; lists are
@@ -35,6 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.secret_key = secret_key(settings)
+        app.state.jwt = JWTVerifier.from_settings(settings)
         app.state.database = Database(settings)
         app.state.llm = LLM(settings)
         app.state.background = BackgroundTasks()
@@ -60,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(sessions_router)
+    app.include_router(sharing_router)
     app.include_router(checkpoint_router)
     app.include_router(gateway_router)
     app.include_router(runs_router)

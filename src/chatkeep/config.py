@@ -90,6 +90,25 @@ class Settings(BaseSettings):
     redis_max_connections: int = 1000  # each open event stream holds one while it waits
     shutdown_grace_seconds: float = 10.0  # in-flight streams get this long to finish on shutdown
 
+    # Browsers and external identity providers (see README "Sign-in").
+    visitor_cookie_max_age_seconds: int = 365 * 24 * 3600
+    session_cookie_max_age_seconds: int = 30 * 24 * 3600
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_hs256_secret: str | None = Field(default=None, repr=False)
+    jwt_public_key_file: Path | None = None  # PEM public key (RS256 / ES256)
+    jwt_jwks_file: Path | None = None  # a JWKS document (RS256 / ES256 keys, chosen by `kid`)
+    jwt_leeway_seconds: float = 30.0
+
+    # Sharing and forks. The note the model sees in a fork of another user's conversation
+    # (empty: no note).
+    fork_note: str = (
+        "This conversation was started by another user and shared; the current user continued it as "
+        "their own copy. The current user may not have the same access as the original author (accounts, "
+        "files, tools, permissions). If something earlier in the conversation is not available to them, "
+        "explain that clearly instead of failing silently."
+    )
+
     # Limits.
     max_body_bytes: int = 8 * 1024 * 1024
     max_message_bytes: int = 1024 * 1024

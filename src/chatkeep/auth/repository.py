@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chatkeep.db.tables import ApiKeyRow, UserRow
+from chatkeep.db.tables import ApiKeyRow, ChatSessionRow, UserRow, VisitorClaimRow
 
 
 async def insert_user(db: AsyncSession, row: UserRow) -> UserRow:
@@ -64,3 +65,28 @@ async def set_key_last_used(db: AsyncSession, key_id: str, when: datetime) -> No
 
 async def revoke_key(db: AsyncSession, key_id: str, when: datetime) -> None:
     await db.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(revoked_at=when))
+
+
+async def get_user_by_subject(db: AsyncSession, subject: str) -> UserRow | None:
+    return await db.scalar(select(UserRow).where(UserRow.external_subject == subject))
+
+
+async def visitor_claimed_by(db: AsyncSession, visitor_id: str) -> str | None:
+    return await db.scalar(select(VisitorClaimRow.user_id).where(VisitorClaimRow.visitor_id == visitor_id))
+
+
+async def insert_claim(db: AsyncSession, visitor_id: str, user_id: str, when: datetime) -> bool:
+    """Record that the user claimed the visitor; False when someone already had (first wins)."""
+    dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(VisitorClaimRow)
+        .values(visitor_id=visitor_id, user_id=user_id, claimed_at=when)
+        .on_conflict_do_nothing(index_elements=[VisitorClaimRow.visitor_id])
+        .returning(VisitorClaimRow.visitor_id)
+    )
+    return (await db.execute(statement)).first() is not None
+
+
+async def reassign_sessions(db: AsyncSession, from_owner: str, to_owner: str) -> int:
+    result = await db.execute(update(ChatSessionRow).where(ChatSessionRow.owner_id == from_owner).values(owner_id=to_owner))
+    return result.rowcount or 0

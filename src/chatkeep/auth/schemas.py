@@ -74,3 +74,18 @@ class UserWithKey(BaseModel):
     user: User
     api_key: str
     api_key_id: str
+
+
+class BrowserSession(BaseModel):
+    """The signed-in user of a browser session cookie."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"user_id": "0193a5e0-7c1e-7b3a-9f00-3c2d1e0f4a5b", "claimed_sessions": 0}]})
+
+    user_id: str
+    claimed_sessions: int = Field(default=0, description="Anonymous sessions of this browser's visitor that moved to the user.")
+
+
+class ClaimResult(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"claimed_sessions": 3}]})
+
+    claimed_sessions: int

@@ -131,6 +131,38 @@ async def touch_key(db: AsyncSession, key_id: str) -> None:
     await repository.set_key_last_used(db, key_id, utcnow())
 
 
+async def principal_for_key_id(db: AsyncSession, key_id: str | None) -> Principal | None:
+    """The user of a (signed) browser session cookie's API key, unless the key was revoked."""
+    row = await repository.get_key(db, key_id) if key_id else None
+    if row is None or row.revoked_at is not None:
+        return None
+    return Principal(kind="user", id=row.user_id, api_key_id=row.id)
+
+
+def subject_key(claims: dict) -> str:
+    return f"{claims.get('iss') or ''}|{claims['sub']}"[:512]
+
+
+async def user_for_subject(db: AsyncSession, claims: dict) -> str | None:
+    """The id of the user an identity provider's `sub` maps to, if there is one yet."""
+    row = await repository.get_user_by_subject(db, subject_key(claims))
+    return row.id if row else None
+
+
+async def create_subject_user(db: AsyncSession, claims: dict) -> str:
+    """Create the user of a `sub` seen for the first time (named after preferred_username/email/sub)."""
+    subject = subject_key(claims)
+    base = str(claims.get("preferred_username") or claims.get("email") or claims["sub"])[:150].strip() or "user"
+    name = base
+    if await repository.get_user_by_name(db, name) is not None:
+        name = f"{base}-{hashlib.sha256(subject.encode()).hexdigest()[:12]}"
+    email = claims.get("email") if isinstance(claims.get("email"), str) else None
+    row = UserRow(id=new_id(), name=name, email=email, preferences={}, created_at=utcnow())
+    row.external_subject = subject
+    await repository.insert_user(db, row)
+    return row.id
+
+
 def require_user(principal: Principal) -> Principal:
     """User endpoints belong to users (and later visitors); the admin key owns no sessions."""
     if principal.kind == "admin":

@@ -31,6 +31,8 @@ class UserRow(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     email: Mapped[str | None] = mapped_column(String(320))
+    # "<issuer>|<sub>" of a user created from an external identity provider's JWT.
+    external_subject: Mapped[str | None] = mapped_column(String(512), unique=True)
     preferences: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -80,6 +82,10 @@ class ChatSessionRow(Base):
     summary_message_id: Mapped[str | None] = mapped_column(ID)
     # The run generating in this session right now, if any.
     active_run_id: Mapped[str | None] = mapped_column(ID)
+    # A fork: {"session_id"|"share_id": …, "message_id": …} of what it was copied from.
+    forked_from: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # A fork of another user's conversation: the gateway tells the model so.
+    forked_from_other_user: Mapped[bool | None] = mapped_column(Boolean)
 
     __table_args__ = (
         # "My sessions, pinned first, newest first": one backward index scan per page.
@@ -95,6 +101,30 @@ class ChatSessionRow(Base):
         ),
         Index("ix_sessions_owner_deleted", "owner_id", "deleted_at"),
     )
+
+
+class ShareRow(Base):
+    """A read-only link to a session up to a boundary message (one per session)."""
+
+    __tablename__ = "shares"
+
+    # The unguessable token in the link; never the session id.
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), unique=True)
+    until_message_id: Mapped[str] = mapped_column(ID)
+    until_seq: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class VisitorClaimRow(Base):
+    """An anonymous visitor whose sessions went to a user: claimed once, for good."""
+
+    __tablename__ = "visitor_claims"
+
+    visitor_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class MessageRow(Base):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from chatkeep.gateway.schemas import ChatCompletionRequest, ContextView, ModelInfo, ModelList
+from chatkeep.gateway.browser import agent_turn
+from chatkeep.gateway.schemas import AGENT_NAME_PATTERN, AgentChatRequest, ChatCompletionRequest, ContextView, ModelInfo, ModelList
 from chatkeep.gateway.service import Gateway, Replay
-from chatkeep.http.deps import CurrentPrincipal, Db
+from chatkeep.http import cookies as http_cookies
+from chatkeep.http.deps import ChatPrincipal, CurrentPrincipal, Db
 from chatkeep.http.docs import errors
 from chatkeep.http.routing import JSONRoute
 
@@ -79,3 +81,47 @@ async def session_context(
 ) -> ContextView:
     """Exactly the messages the next call in this session would send, with their token count."""
     return await gateway.context_view(db, principal, session_id, model)
+
+
+@router.post(
+    "/v1/agents/{agent}/chat",
+    tags=["browser"],
+    responses={200: {"description": "An SSE stream of chat.completion chunks, as the gateway streams them."}, **errors(401, 404, 422)},
+)
+async def agent_chat(
+    agent: Annotated[str, Path(pattern=AGENT_NAME_PATTERN)],
+    body: AgentChatRequest,
+    request: Request,
+    principal: ChatPrincipal,
+    gateway: GatewayDep,
+) -> StreamingResponse:
+    """The browser endpoint: one chat turn with `agent`, streamed (SSE). Continues the session in
+    the `<agent>_thread_id` cookie unless `clear_history` (or there is none): then a new session
+    starts, titled from the message. With CHATKEEP_ALLOW_ANONYMOUS=true it needs no credentials:
+    the caller is the visitor of the signed `chatkeep_visitor` cookie (set when missing), and
+    `<agent>_threads_anonymous` lists the visitor's sessions. Sent with a user credential, the
+    visitor's sessions are claimed by the user."""
+    thread_cookie = agent + http_cookies.THREAD_SUFFIX
+    turn = await agent_turn(gateway, principal, agent, body, request.cookies.get(thread_cookie))
+    events = await gateway.open_stream(turn, client_wants_usage=False)
+    response = StreamingResponse(
+        events, media_type="text/event-stream", headers={**STREAM_HEADERS, SESSION_HEADER: turn.session_id}
+    )
+    max_age = gateway.settings.visitor_cookie_max_age_seconds
+    http_cookies.set_cookie(request, response, thread_cookie, turn.session_id, max_age)
+    threads_cookie = agent + http_cookies.ANONYMOUS_THREADS_SUFFIX
+    if principal.kind == "visitor":
+        if getattr(request.state, "new_visitor", False):
+            http_cookies.set_visitor(request, response, principal.id)
+            threads = []
+        else:
+            threads = http_cookies.anonymous_threads(request, agent)
+        if turn.session_id not in threads:
+            threads = [*threads, turn.session_id][-http_cookies.MAX_ANONYMOUS_THREADS :]
+        http_cookies.set_cookie(request, response, threads_cookie, ",".join(threads), max_age)
+    else:
+        if getattr(request.state, "claimed_visitor", None):
+            http_cookies.clear_claimed(request, response)
+        elif threads_cookie in request.cookies:
+            http_cookies.clear_cookie(request, response, threads_cookie)
+    return response

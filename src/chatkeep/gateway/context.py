@@ -65,10 +65,14 @@ def build_context(
     history: list[MessageRow],
     new_messages: list[dict[str, Any]],
     budget: int,
+    note: str | None = None,
 ) -> BuiltContext:
+    """`note`: a system message after the system prompt (e.g. the fork note, see chatkeep.sharing)."""
     head: list[dict[str, Any]] = []
     if session.system_prompt:
         head.append({"role": "system", "content": session.system_prompt})
+    if note:
+        head.append({"role": "system", "content": note})
     if summary:
         head.append({"role": "system", "content": SUMMARY_PREFIX + summary})
     fixed = tokens.count_messages(head + new_messages)
@@ -93,5 +97,5 @@ def build_context(
         budget=budget,
         history_count=len(kept),
         first_kept_seq=kept[0].seq if kept else next_seq,
-        summary_included=len(head) > (1 if session.system_prompt else 0),
+        summary_included=bool(summary),
     )

@@ -114,3 +114,19 @@ class ModelList(BaseModel):
 
     object: Literal["list"] = "list"
     data: list[ModelInfo]
+
+
+AGENT_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class AgentChatRequest(BaseModel):
+    """A browser's chat turn with an agent (`POST /v1/agents/{agent}/chat`)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"message": "Plan three days in Lisbon"}, {"message": "Start over", "clear_history": True, "model": "echo"}]},
+    )
+
+    message: str = Field(min_length=1, description="The user's message.")
+    clear_history: bool = Field(default=False, description="Start a new session instead of continuing the current one.")
+    model: str | None = Field(default=None, min_length=1, max_length=200, description="Default: the session's model.")

@@ -189,7 +189,8 @@ class Gateway:
         covered = int((summary_row.metadata_ or {}).get("through_seq", 0)) if summary_row else 0
         history = await sessions.history_for_model(db, session, limit)
         context = build_context(
-            self.llm.tokens, session=session, summary=summary, history=history, new_messages=new_messages, budget=budget
+            self.llm.tokens, session=session, summary=summary, history=history, new_messages=new_messages, budget=budget,
+            note=self._note(session),
         )
         dropped: list[dict[str, Any]] = []
         if session.summarization and context.first_kept_seq - 1 > covered:
@@ -223,8 +224,13 @@ class Gateway:
             history=window.history,
             new_messages=new_messages,
             budget=window.budget,
+            note=self._note(session),
         )
         return context, summary
+
+    def _note(self, session: ChatSessionRow) -> str | None:
+        """The system note of a fork of another user's conversation (None: no note)."""
+        return self.settings.fork_note or None if session.forked_from_other_user else None
 
     async def _refresh_summary(self, principal: Principal, session_id: str) -> None:
         """After a stored turn: summarise what the next call will no longer see, so the next call

@@ -285,3 +285,17 @@ async def get_message_by_id(db: AsyncSession, message_id: str) -> MessageRow | N
 
 async def clear_active_run(db: AsyncSession, session_id: str, run_id: str) -> None:
     await db.execute(update(S).where(S.id == session_id, S.active_run_id == run_id).values(active_run_id=None))
+
+
+async def last_assistant_reply(db: AsyncSession, session_id: str, max_seq: int | None) -> MessageRow | None:
+    """The last assistant reply (kind "chat": not a tool call) with seq <= max_seq (any, if None)."""
+    stmt = select(M).where(M.session_id == session_id, M.role == "assistant", M.kind == "chat")
+    if max_seq is not None:
+        stmt = stmt.where(M.seq <= max_seq)
+    return await db.scalar(stmt.order_by(M.seq.desc()).limit(1))
+
+
+async def messages_upto(db: AsyncSession, session_id: str, until_seq: int) -> list[MessageRow]:
+    """Chat and tool messages with seq <= until_seq, oldest first (what a fork copies)."""
+    stmt = select(M).where(M.session_id == session_id, M.kind.in_(VISIBLE_TO_MODEL), M.seq <= until_seq)
+    return list(await db.scalars(stmt.order_by(M.seq.asc())))

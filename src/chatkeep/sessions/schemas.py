@@ -147,6 +147,9 @@ class ChatSession(BaseModel):
     updated_at: datetime
     deleted_at: datetime | None
     active_run_id: str | None = Field(default=None, description="The run generating right now, if any.")
+    forked_from: dict[str, str] | None = Field(
+        default=None, description='A fork: `{"session_id" or "share_id", "message_id"}` it was copied from.'
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -73,6 +73,7 @@ def to_session(row: ChatSessionRow) -> ChatSession:
         updated_at=row.updated_at,
         deleted_at=row.deleted_at,
         active_run_id=row.active_run_id,
+        forked_from=row.forked_from,
     )
 
 
@@ -467,6 +468,112 @@ async def get_message(db: AsyncSession, principal: Principal, session_id: str, m
     if row is None:
         raise NotFound("message not found", code="message_not_found")
     return to_message(row)
+
+
+# --- copies and read-only views (used by chatkeep.sharing, which checks access) ----------------
+
+
+async def live_row(db: AsyncSession, session_id: str) -> ChatSessionRow | None:
+    """A session that is not in the trash, whoever owns it, unchecked."""
+    row = await repository.get_session(db, session_id)
+    return None if row is None or row.deleted_at is not None else row
+
+
+async def message_in(db: AsyncSession, session_id: str, message_id: str) -> MessageRow | None:
+    """A message of the session (any kind), unchecked."""
+    return await repository.get_message(db, session_id, message_id)
+
+
+async def last_message(db: AsyncSession, session_id: str) -> MessageRow | None:
+    """The session's last chat or tool message, unchecked."""
+    rows = await repository.last_messages(db, session_id, 1)
+    return rows[0] if rows else None
+
+
+async def last_reply(db: AsyncSession, session_id: str, max_seq: int | None = None) -> MessageRow | None:
+    """The last completed assistant reply (not a tool call) at or before `max_seq`, unchecked."""
+    return await repository.last_assistant_reply(db, session_id, max_seq)
+
+
+async def list_messages_upto(
+    db: AsyncSession, session_id: str, until_seq: int, query: MessageQuery, cursor: str | None = None
+) -> Page[Message]:
+    """`list_messages` of messages with seq <= until_seq, unchecked (the caller checked access)."""
+    if cursor:
+        seq = int(cursor) if cursor.isdigit() and len(cursor) <= 10 else -1
+        if not 0 <= seq <= MAX_SEQ:
+            raise InvalidInput("cursor is not valid", code="invalid_cursor", field="cursor")
+        query = query.model_copy(update={"after" if query.order == "asc" else "before": seq})
+    bound = until_seq + 1 if query.before is None else min(query.before, until_seq + 1)
+    query = query.model_copy(update={"before": bound, "limit": query.limit + 1})
+    rows = await repository.list_messages(db, session_id, query)
+    limit = query.limit - 1
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return Page[Message](
+        data=[to_message(r) for r in rows], has_more=has_more, next_cursor=str(rows[-1].seq) if has_more else None
+    )
+
+
+async def create_fork(
+    db: AsyncSession,
+    principal: Principal,
+    source: ChatSessionRow,
+    until_seq: int,
+    *,
+    title: str | None,
+    forked_from: dict[str, str],
+    other_user: bool,
+    settings: Settings,
+) -> ChatSession:
+    """A new session of the caller's: a copy of `source`'s settings and its chat and tool messages
+    up to `until_seq` (new ids; usage is not copied: the fork did not spend it). Unchecked: the
+    caller decided the principal may copy this much. Another user's fork gets no metadata."""
+    title = _check_title(title, settings) if title is not None else f"{source.title or 'Untitled'} (fork)"[: settings.max_title_chars]
+    values = {key: getattr(source, key) for key in (
+        "model", "temperature", "max_tokens", "system_prompt", "max_history_messages", "summarization"
+    )}
+    row = ChatSessionRow(**new_session_values(
+        new_id(), principal.owner_id, source.agent, title, {} if other_user else dict(source.metadata_), values
+    ))
+    row.forked_from = forked_from
+    row.forked_from_other_user = other_user
+    await repository.insert_session(db, row)
+    originals = await repository.messages_upto(db, source.id, until_seq)
+    if originals:
+        copies = [
+            MessageIn.model_construct(
+                role=m.role,
+                content=m.content if m.content_parts is None else m.content_parts,
+                name=m.name,
+                tool_calls=m.tool_calls,
+                tool_call_id=m.tool_call_id,
+                parent_id=None,
+                metadata=dict(m.metadata_ or {}) if not other_user else {},
+                model=m.model,
+                prompt_tokens=None,
+                completion_tokens=None,
+                cost=None,
+                response_time_ms=None,
+            )
+            for m in originals
+        ]
+        await _append_copies(db, principal.owner_id, row.id, copies, [m.kind for m in originals])
+    await db.refresh(row)
+    return to_session(row)
+
+
+async def _append_copies(
+    db: AsyncSession, owner_id: str, session_id: str, messages: list[MessageIn], kinds: list[str]
+) -> None:
+    advanced = await repository.advance_session(db, session_id, owner_id, len(messages), **_advance_by(messages))
+    if advanced is None:
+        raise NotFound("session not found", code="session_not_found")
+    last_seq, stamp = advanced
+    rows = message_rows(session_id, messages, last_seq, stamp)
+    for row, kind in zip(rows, kinds, strict=True):
+        row["kind"] = kind
+    await repository.insert_messages(db, rows)
 
 
 # --- what the model sees (used by the gateway) ----------------------------------------------
