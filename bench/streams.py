@@ -384,7 +384,7 @@ def parse_args() -> argparse.Namespace:
     add("--postgres-url", default=os.environ.get("CHATKEEP_TEST_POSTGRES_URL"), help="($CHATKEEP_TEST_POSTGRES_URL)")
     add("--redis-url", default=os.environ.get("CHATKEEP_TEST_REDIS_URL"), help="default $CHATKEEP_TEST_REDIS_URL")
     add("--monitor-db", type=int, default=9, help="the endpoint servers' Redis db, watched with MONITOR (default 9)")
-    add("--out", default=str(Path(__file__).with_name("results-streams.md")), help="results file ('' to skip)")
+    add("--out", default="", help="also write the tables to this markdown file")
     return parser.parse_args()
 
 

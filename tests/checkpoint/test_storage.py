@@ -12,6 +12,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from sqlalchemy import func, select, text
 
 from chatkeep.checkpoint import AsyncChatkeepSaver, ChatkeepSaver
+from chatkeep.checkpoint.base import ChatkeepSaverBase
 from chatkeep.db.tables import CheckpointBlobRow
 from tests.checkpoint.conftest import OWNER, engine_for, url_of
 from tests.checkpoint.graphs import chat_graph, question
@@ -148,3 +149,53 @@ def test_the_sync_saver_is_thread_safe(new_database):
             state = graph.get_state({"configurable": {"thread_id": f"par-{i}"}})
             assert len(state.values["messages"]) == 10
 
+
+
+def test_versions_are_short_unique_and_sort_after_older_ones():
+    saver = ChatkeepSaverBase()
+    older = "00000000000000000000000000000007.0.12345678901234567"  # earlier releases, LangGraph's savers
+    versions = [saver.get_next_version(None, None)]
+    for _ in range(12):
+        versions.append(saver.get_next_version(versions[-1], None))
+    assert all(len(v) == 21 for v in versions)
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)
+    following = saver.get_next_version(older, None)
+    assert following > older and following.startswith("000000000008.")
+    assert saver.get_next_version(3, None).startswith("000000000004.")
+    # Two forks of one checkpoint get different versions.
+    assert len({saver.get_next_version(versions[0], None) for _ in range(50)}) == 50
+
+
+async def test_a_tail_whose_base_is_gone_is_stored_whole(saver):
+    """Another process may prune the version this saver last wrote: the next tail can't point
+    at it, and the value is stored whole instead."""
+    graph = chat_graph().compile(checkpointer=saver)
+    config = {"configurable": {"thread_id": f"gone-{uuid.uuid4()}"}}
+    for turn in range(1, 4):
+        await graph.ainvoke({"messages": [question(turn)]}, config)
+    latest = await saver.aget_tuple(config)
+    version = str(latest.checkpoint["channel_versions"]["messages"])
+    engine = engine_for(url_of(saver))
+    with engine.begin() as conn:
+        conn.execute(
+            CheckpointBlobRow.__table__.delete().where(
+                CheckpointBlobRow.thread_id == config["configurable"]["thread_id"],
+                CheckpointBlobRow.channel == "messages",
+                CheckpointBlobRow.version == version,
+            )
+        )
+    await graph.ainvoke({"messages": [question(4)]}, config)
+    state = (await graph.aget_state(config)).values["messages"]
+    assert len(state) == 8
+    with engine.connect() as conn:
+        newest = conn.execute(
+            select(CheckpointBlobRow.base_version, CheckpointBlobRow.depth)
+            .where(CheckpointBlobRow.thread_id == config["configurable"]["thread_id"],
+                   CheckpointBlobRow.channel == "messages")
+            .order_by(CheckpointBlobRow.version.desc())
+        ).all()
+    # The first version after the gap is a full copy; the one after it a tail against it.
+    assert newest[1] == (None, 0) and newest[0][1] == 1
+    async with AsyncChatkeepSaver.from_conn_string(url_of(saver), user_id=OWNER) as fresh:
+        assert (await chat_graph().compile(checkpointer=fresh).aget_state(config)).values["messages"] == state
+    engine.dispose()

@@ -77,12 +77,22 @@ class AsyncChatkeepSaver(ChatkeepSaverBase):
         async with self._write_lock, self._writer.begin() as conn:
             return await conn.run_sync(body, *args)
 
+    async def _single(self, body: Callable[..., T], *args: Any, write: bool = True) -> T:
+        """`body` runs one statement by itself: a connection with no transaction begun."""
+        if write and self._write_lock is not None:
+            async with self._write_lock, self.engine.connect() as conn:
+                return await conn.run_sync(body, *args)
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(body, *args)
+
     # --- BaseCheckpointSaver (async) -----------------------------------------------------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id, ns, checkpoint_id = self._target(config)
         hits: dict = {}
-        raw = await self._tx(self._get_tx, thread_id, ns, checkpoint_id, hits, write=False)
+        raw = await self._single(self._get_cached, thread_id, ns, checkpoint_id, hits, write=False)
+        if raw is store.NEED_BLOBS:
+            raw = await self._tx(self._get_tx, thread_id, ns, checkpoint_id, hits, write=False)
         if raw is None:
             return None
         if _size(raw.blobs.values()) > HEAVY_BYTES:
@@ -129,7 +139,9 @@ class AsyncChatkeepSaver(ChatkeepSaverBase):
             thread_id, checkpoint_id, rows = await asyncio.to_thread(self._write_rows, config, writes, task_id, task_path)
         else:
             thread_id, checkpoint_id, rows = self._write_rows(config, writes, task_id, task_path)
-        if rows:
+        if rows and self._single_writes(rows):
+            await self._single(self._put_writes_single, thread_id, checkpoint_id, rows)
+        elif rows:
             await self._tx(store.put_writes, thread_id, checkpoint_id, rows)
 
     async def adelete_thread(self, thread_id: str) -> None:

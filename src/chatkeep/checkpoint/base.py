@@ -24,8 +24,8 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from sqlalchemy import Connection
 
-from chatkeep.checkpoint import store
-from chatkeep.checkpoint.codec import Codec, Known, PreparedBlobs, ValueCache, cacheable
+from chatkeep.checkpoint import repository, store
+from chatkeep.checkpoint.codec import SMALL_VALUE, Codec, Known, PreparedBlobs, ValueCache, cacheable
 from chatkeep.checkpoint.mirror import message_key, to_message_in
 from chatkeep.config import Settings
 from chatkeep.ids import CLIENT_ID_PATTERN
@@ -33,6 +33,7 @@ from chatkeep.sessions import service as sessions_service
 
 # A retention pass (keep_last) runs for a thread every this many checkpoints at least.
 RETAIN_EVERY = 10
+_ABSENT = object()
 
 
 class _Owners:
@@ -76,7 +77,8 @@ class ChatkeepSaverBase(BaseCheckpointSaver[str]):
         agent: agent of new threads whose config has no `configurable.agent`.
         messages_channel: the channel mirrored into session messages (None: no mirror).
         keep_last: keep only the newest K checkpoints per thread namespace (None: keep all).
-        cache_size: list values remembered per (thread, namespace, channel) for tail deltas.
+        cache_size: channel values remembered, one per (thread, namespace, channel): lists for
+            tail deltas, small values so the checkpoint just written is read back without them.
     """
 
     def __init__(
@@ -88,7 +90,7 @@ class ChatkeepSaverBase(BaseCheckpointSaver[str]):
         agent: str = "langgraph",
         messages_channel: str | None = "messages",
         keep_last: int | None = None,
-        cache_size: int = 256,
+        cache_size: int = 1024,
     ) -> None:
         super().__init__(serde=serde)
         if keep_last is not None and keep_last < 1:
@@ -111,14 +113,17 @@ class ChatkeepSaverBase(BaseCheckpointSaver[str]):
 
     def get_next_version(self, current: str | int | None, channel: None) -> str:
         """Versions unique per write (a random suffix): two forks of one checkpoint never
-        store different values under one version."""
+        store different values under one version. "<12 digits>.<8 hex digits>": a version is
+        stored ~12 times per turn (checkpoint, versions, blob keys), so its length counts. They
+        sort as LangGraph needs (as strings, by number), and after the 32-digit ones of earlier
+        chatkeep releases and of LangGraph's savers (whose leading 20 digits are zeros)."""
         if current is None:
             number = 0
         elif isinstance(current, int):
             number = current
         else:
             number = int(str(current).split(".")[0])
-        return f"{number + 1:032}.{random.random():016}"
+        return f"{number + 1:012}.{random.getrandbits(32):08x}"
 
     # --- put ---------------------------------------------------------------------------------
 
@@ -217,8 +222,16 @@ class ChatkeepSaverBase(BaseCheckpointSaver[str]):
         return str(conf["thread_id"]), conf.get("checkpoint_ns") or "", get_checkpoint_id(config)
 
     def _get_tx(
-        self, conn: Connection, thread_id: str, ns: str, checkpoint_id: str | None, hits: dict[str, Known]
-    ) -> store.RawTuple | None:
+        self,
+        conn: Connection,
+        thread_id: str,
+        ns: str,
+        checkpoint_id: str | None,
+        hits: dict[str, Known],
+        cached_only: bool = False,
+    ) -> store.RawTuple | None | object:
+        hits.clear()
+
         def have(channel: str, version: str) -> bool:
             known = self.codec.cache.get(thread_id, ns, channel)
             if known is not None and known.version == version:
@@ -226,7 +239,25 @@ class ChatkeepSaverBase(BaseCheckpointSaver[str]):
                 return True
             return False
 
-        return store.get(conn, thread_id, ns, checkpoint_id, have)
+        return store.get(conn, thread_id, ns, checkpoint_id, have, cached_only)
+
+    def _get_cached(
+        self, conn: Connection, thread_id: str, ns: str, checkpoint_id: str | None, hits: dict[str, Known]
+    ) -> store.RawTuple | None | object:
+        """The usual read of a thread this saver is writing: one statement (the checkpoint and its
+        writes), every value from the cache; NEED_BLOBS otherwise."""
+        with repository.autocommit(conn):
+            return self._get_tx(conn, thread_id, ns, checkpoint_id, hits, cached_only=True)
+
+    @staticmethod
+    def _single_writes(rows: list[dict[str, Any]]) -> bool:
+        """Writes that go in one statement (all ordinary or all special) need no transaction."""
+        return len({row["idx"] < 0 for row in rows}) == 1
+
+    @staticmethod
+    def _put_writes_single(conn: Connection, thread_id: str, checkpoint_id: str, rows: list[dict[str, Any]]) -> bool:
+        with repository.autocommit(conn):
+            return store.put_writes(conn, thread_id, checkpoint_id, rows)
 
     def _load(
         self, raw: store.RawTuple, memo: dict | None = None, hits: dict[str, Known] | None = None, remember: bool = False
@@ -236,11 +267,17 @@ class ChatkeepSaverBase(BaseCheckpointSaver[str]):
         checkpoint = self.codec.checkpoint(row.type, row.checkpoint, values)
         if remember:
             for channel, version in checkpoint["channel_versions"].items():
-                value = values.get(channel)
-                if type(value) is list and cacheable(version) and (hits is None or channel not in hits):
-                    blob = raw.blobs.get((channel, str(version)))
-                    depth = blob.depth if blob is not None else 0
-                    self.codec.cache.remember(row.thread_id, row.checkpoint_ns, channel, Known(version, tuple(value), depth))
+                if not cacheable(version) or (hits is not None and channel in hits):
+                    continue
+                value = values.get(channel, _ABSENT)
+                blob = raw.blobs.get((channel, str(version)))
+                if type(value) is list:
+                    known = Known(version, tuple(value), blob.depth if blob is not None else 0)
+                elif blob is not None and blob.base_version is None and len(blob.blob or b"") <= SMALL_VALUE:
+                    known = Known(version, (), 0, (blob.type, blob.blob))
+                else:
+                    continue
+                self.codec.cache.remember(row.thread_id, row.checkpoint_ns, channel, known)
         target = {"thread_id": row.thread_id, "checkpoint_ns": row.checkpoint_ns}
         return CheckpointTuple(
             config={"configurable": {**target, "checkpoint_id": row.checkpoint_id}},

@@ -33,13 +33,21 @@ def chain_allows(depth: int, length: int) -> bool:
     return depth <= max(MIN_CHAIN, length // 2)
 
 
+# Non-list values up to this many serialised bytes are remembered too (as bytes), so reading
+# the checkpoint this process just wrote needs no blob from the database.
+SMALL_VALUE = 16 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class Known:
-    """A list channel's value at one version, as this process last saved or loaded it."""
+    """A channel's value at one version, as this process last saved or loaded it: a list as its
+    items (tails are stored against it), any other small value as its serialised bytes
+    (`typed`, deserialised afresh on every read, so callers never share a mutable value)."""
 
     version: str
     items: tuple[Any, ...]
     depth: int
+    typed: tuple[str, bytes | None] | None = None
 
 
 class ValueCache:
@@ -77,12 +85,19 @@ class ValueCache:
 
 
 def cacheable(version: Any) -> bool:
-    return isinstance(version, str)
+    """Versions made by a get_next_version like the saver's ("<12 or more digits>.<random>"):
+    unique per write, so a cached value of one can't disagree with the database's (first write
+    wins there). Plain numbers ("3", 3) are not: callers may reuse them on another branch."""
+    if not isinstance(version, str):
+        return False
+    number, dot, suffix = version.partition(".")
+    return bool(dot) and bool(suffix) and len(number) >= 12 and number.isdigit()
 
 
 @dataclass
 class Delta:
-    """A tail blob row, and how to make the full copy if its base turns out to be gone."""
+    """A tail blob row (its depth: the base's as this process knows it, plus one), and how to
+    make the full copy if its base turns out to be gone."""
 
     row: dict[str, Any]
     full: Callable[[], tuple[str, bytes]]
@@ -138,6 +153,8 @@ class Codec:
             key = {"thread_id": thread_id, "checkpoint_ns": ns, "channel": channel, "version": str(version)}
             if channel not in values:
                 prepared.rows.append({**key, "type": EMPTY, "blob": None, "base_version": None, "depth": 0})
+                if cacheable(version):
+                    prepared.known.append((channel, Known(str(version), (), 0, (EMPTY, None))))
                 continue
             value = values[channel]
             known = self.cache.get(thread_id, ns, channel) if type(value) is list else None
@@ -146,7 +163,8 @@ class Codec:
                 type_, blob = self.serde.dumps_typed(tail)
                 prepared.deltas.append(
                     Delta(
-                        row={**key, "type": type_, "blob": blob, "base_version": known.version},
+                        row={**key, "type": type_, "blob": blob, "base_version": known.version,
+                             "depth": known.depth + 1},
                         full=lambda value=value: self.serde.dumps_typed(value),
                     )
                 )
@@ -156,6 +174,8 @@ class Codec:
                 type_, blob = self.serde.dumps_typed(value)
                 prepared.rows.append({**key, "type": type_, "blob": blob, "base_version": None, "depth": 0})
                 depth = 0
+                if type(value) is not list and cacheable(version) and len(blob or b"") <= SMALL_VALUE:
+                    prepared.known.append((channel, Known(str(version), (), 0, (type_, blob))))
             if type(value) is list and cacheable(version):
                 prepared.known.append((channel, Known(str(version), tuple(value), depth)))
         return prepared
@@ -217,7 +237,10 @@ class Codec:
         for channel, version in versions.items():
             hit = (known or {}).get(channel)
             if hit is not None and hit.version == version:
-                values[channel] = list(hit.items)
+                if hit.typed is None:
+                    values[channel] = list(hit.items)
+                elif hit.typed[0] != EMPTY:
+                    values[channel] = self.serde.loads_typed((hit.typed[0], hit.typed[1] or b""))
                 continue
             if (channel, version) not in blobs and (channel, version) not in memo:
                 continue

@@ -1,11 +1,20 @@
 """SQL for LangGraph checkpoints: every statement is a named constant, every function takes a
 sync `Connection` inside the caller's transaction (the async saver reaches them through
 `AsyncConnection.run_sync`). Nothing here serialises or knows LangGraph.
+
+The statements of every turn (a put, a put_writes, reading the latest checkpoint) are `Hot`: built
+with SQLAlchemy like the others, compiled once per dialect, and run on the DBAPI cursor of the
+caller's connection (same transaction), with plain values (str, int, bytes, None; JSON already
+dumped). SQLAlchemy's per-execution work costs more than the statement itself on SQLite, and
+about as much as the round trip on PostgreSQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections import namedtuple
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -18,17 +27,20 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    exists,
     func,
     literal,
     select,
+    true,
     tuple_,
     type_coerce,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 
-from chatkeep.db.base import UTCDateTime
+from chatkeep.db.base import JSONType, UTCDateTime
 from chatkeep.db.tables import (
     CheckpointBlobRow,
     CheckpointMessageRow,
@@ -52,6 +64,76 @@ _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 def _per_dialect(build) -> dict[str, Any]:
     """One prebuilt statement per dialect (upserts are spelled differently)."""
     return {name: build(insert) for name, insert in _INSERTS.items()}
+
+
+# Dialects the hot statements are compiled for: named parameters (`:name` for sqlite3 and
+# aiosqlite, `%(name)s` for psycopg, sync or async).
+_HOT_DIALECTS = {"sqlite": sqlite.dialect(paramstyle="named"), "postgresql": pg_psycopg.dialect()}
+
+
+class Hot:
+    """A statement per dialect, compiled once, run on the DBAPI cursor (see the module doc)."""
+
+    def __init__(self, statements: dict[str, Any]) -> None:
+        self.statements = statements
+        self._compiled: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def sql(self, dialect: str) -> tuple[str, dict[str, Any]]:
+        """The SQL text, and the values of the binds SQLAlchemy made itself (LIMIT 1)."""
+        compiled = self._compiled.get(dialect)
+        if compiled is None:
+            built = self.statements[dialect].compile(dialect=_HOT_DIALECTS[dialect])
+            defaults = {
+                name: bind.value for bind, name in built.bind_names.items() if not bind.required and bind.value is not None
+            }
+            compiled = self._compiled[dialect] = (built.string, defaults)
+        return compiled
+
+
+@contextmanager
+def autocommit(conn: Connection) -> Iterator[None]:
+    """Statements on the DBAPI cursor of `conn` (a Connection with no transaction begun) commit
+    one by one: no BEGIN/COMMIT around a single statement, which is atomic by itself. SQLite's
+    connections already run so (chatkeep issues BEGIN itself); psycopg's are switched for the
+    while (a local setting, no round trip)."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    dbapi = conn.connection.dbapi_connection
+    dbapi.autocommit = True
+    try:
+        yield
+    finally:
+        dbapi.autocommit = False
+
+
+def _run(conn: Connection, hot: Hot, params: dict[str, Any]) -> Any:
+    sql, defaults = hot.sql(conn.dialect.name)
+    cursor = conn.connection.cursor()
+    cursor.execute(sql, {**defaults, **params} if defaults else params)
+    return cursor
+
+
+def _run_many(conn: Connection, hot: Hot, rows: list[dict[str, Any]]) -> int:
+    sql, _ = hot.sql(conn.dialect.name)
+    cursor = conn.connection.cursor()
+    if len(rows) == 1:
+        cursor.execute(sql, rows[0])
+    else:
+        cursor.executemany(sql, rows)
+    count = cursor.rowcount
+    cursor.close()
+    return count
+
+
+def _json(value: Any) -> str | None:
+    """What SQLAlchemy's JSON type binds (json.dumps), for the hot statements."""
+    return None if value is None else json.dumps(value)
+
+
+def _unjson(value: Any) -> Any:
+    """JSON as read by the hot statements: text on SQLite, already decoded by psycopg."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 # --- put -------------------------------------------------------------------------------------
@@ -104,28 +186,114 @@ def _insert_delta(insert):
 
 
 INSERT_DELTA_BLOB = _per_dialect(_insert_delta)
-# Ordinary writes: the first writer of (task, idx) wins. Special writes (negative idx: errors,
-# interrupts, resumes) replace what was there.
-INSERT_WRITE = _per_dialect(lambda insert: insert(WR).on_conflict_do_nothing())
+RELEASE_MESSAGES = delete(MM).where(MM.c.thread_id == bindparam("tid"), MM.c.lc_id.in_(bindparam("ids", expanding=True)))
 
 
-def _upsert_write(insert):
-    statement = insert(WR)
+# The hot path of a put and a put_writes: each statement checks the thread has no tombstone
+# itself (no statement of its own for that).
+_ALIVE = ~exists().where(TS.c.thread_id == bindparam("thread_id", type_=String()))
+_CHECKPOINT_INSERT = ("thread_id", "checkpoint_ns", "checkpoint_id", "parent_checkpoint_id", "run_id", "type",
+                      "checkpoint", "versions", "metadata")
+
+
+# ... and, for a put with one tail blob, that the tail's base is stored (the tail then goes in
+# with the other blobs, no statement of its own either).
+_BASE_STORED = exists().where(
+    BL.c.thread_id == bindparam("thread_id", type_=String()),
+    BL.c.checkpoint_ns == bindparam("checkpoint_ns", type_=String()),
+    BL.c.channel == bindparam("base_channel", type_=String()),
+    BL.c.version == bindparam("base_version", type_=String()),
+)
+
+
+def _upsert_checkpoint_if_alive(insert, with_base: bool = False):
+    """The checkpoint row, unless the thread has a tombstone (or, `with_base`, the base of the
+    put's tail is not stored); returns its id when stored."""
+    types = {"checkpoint": LargeBinary(), "versions": JSONType, "metadata": JSONType}
+    conditions = [_ALIVE, _BASE_STORED] if with_base else [_ALIVE]
+    source = select(*(bindparam(name, type_=types.get(name, String())) for name in _CHECKPOINT_INSERT)).where(
+        *conditions
+    )
+    statement = insert(CP).from_select(list(_CHECKPOINT_INSERT), source)
+    return statement.on_conflict_do_update(
+        index_elements=[CP.c.thread_id, CP.c.checkpoint_ns, CP.c.checkpoint_id],
+        set_={name: statement.excluded[name] for name in ("type", "checkpoint", "versions", "metadata", "run_id")},
+    ).returning(CP.c.checkpoint_id)
+
+
+HOT_UPSERT_CHECKPOINT_IF_ALIVE = Hot(_per_dialect(_upsert_checkpoint_if_alive))
+HOT_UPSERT_CHECKPOINT_IF_ALIVE_AND_BASE = Hot(
+    _per_dialect(lambda insert: _upsert_checkpoint_if_alive(insert, with_base=True))
+)
+HOT_INSERT_BLOB = Hot(INSERT_BLOB)
+HOT_INSERT_DELTA_BLOB = Hot(INSERT_DELTA_BLOB)
+_WRITE_INSERT = ("thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx", "channel", "type", "blob", "task_path")
+
+
+def _insert_writes_if_alive(insert, special: bool):
+    """Writes, unless the thread was deleted after their checkpoint was made (its tombstone's
+    watermark is later than the checkpoint id). Ordinary writes: the first writer of (task, idx)
+    wins. Special writes (negative idx: errors, interrupts, resumes) replace what was there."""
+    types = {"idx": Integer(), "blob": LargeBinary()}
+    dead = exists().where(
+        TS.c.thread_id == bindparam("thread_id", type_=String()),
+        TS.c.watermark > bindparam("checkpoint_id", type_=String()),
+    )
+    source = select(*(bindparam(name, type_=types.get(name, String())) for name in _WRITE_INSERT)).where(~dead)
+    statement = insert(WR).from_select(list(_WRITE_INSERT), source)
+    if not special:
+        return statement.on_conflict_do_nothing()
     return statement.on_conflict_do_update(
         index_elements=[WR.c.thread_id, WR.c.checkpoint_ns, WR.c.checkpoint_id, WR.c.task_id, WR.c.idx],
-        set_={
-            "channel": statement.excluded.channel,
-            "type": statement.excluded.type,
-            "blob": statement.excluded.blob,
-            "task_path": statement.excluded.task_path,
-        },
+        set_={name: statement.excluded[name] for name in ("channel", "type", "blob", "task_path")},
     )
 
 
-UPSERT_WRITE = _per_dialect(_upsert_write)
-# Claim LangChain message ids for the mirror: the rows that come back were not mirrored yet.
-CLAIM_MESSAGES = _per_dialect(lambda insert: insert(MM).on_conflict_do_nothing().returning(MM.c.lc_id))
-RELEASE_MESSAGES = delete(MM).where(MM.c.thread_id == bindparam("tid"), MM.c.lc_id.in_(bindparam("ids", expanding=True)))
+HOT_INSERT_WRITES_IF_ALIVE = Hot(_per_dialect(lambda insert: _insert_writes_if_alive(insert, special=False)))
+HOT_UPSERT_WRITES_IF_ALIVE = Hot(_per_dialect(lambda insert: _insert_writes_if_alive(insert, special=True)))
+# Claims of n messages in one statement (n small: prebuilt up to _CLAIM_PREBUILT, chunks of _CLAIM_CHUNK).
+_CLAIM_PREBUILT = 16
+_CLAIM_CHUNK = 500
+_claims: dict[int, Hot] = {}
+
+
+def _claim_statement(n: int) -> Hot:
+    hot = _claims.get(n)
+    if hot is None:
+        rows = [
+            {"thread_id": bindparam("tid", type_=String()), "lc_id": bindparam(f"lc{i}", type_=String()),
+             "message_id": bindparam(f"mid{i}", type_=String())}
+            for i in range(n)
+        ]
+        hot = Hot(_per_dialect(lambda insert: insert(MM).values(rows).on_conflict_do_nothing().returning(MM.c.lc_id)))
+        if n <= _CLAIM_PREBUILT:
+            _claims[n] = hot
+    return hot
+
+
+def upsert_checkpoint_if_alive(conn: Connection, row: dict[str, Any], base: tuple[str, str] | None = None) -> bool:
+    """Store the checkpoint row unless the thread has a tombstone, or `base` (channel, version)
+    is given and not stored (then nothing is written)."""
+    params = {**row, "versions": _json(row["versions"]), "metadata": _json(row["metadata"])}
+    if base is not None:
+        params["base_channel"], params["base_version"] = base
+    cursor = _run(conn, HOT_UPSERT_CHECKPOINT_IF_ALIVE if base is None else HOT_UPSERT_CHECKPOINT_IF_ALIVE_AND_BASE, params)
+    stored = cursor.fetchall()
+    cursor.close()
+    return bool(stored)
+
+
+def insert_writes_if_alive(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Store writes unless the thread was deleted after their checkpoint was made; returns the
+    rows inserted or replaced (fewer: dropped, or an ordinary write already there)."""
+    ordinary = [row for row in rows if row["idx"] >= 0]
+    special = [row for row in rows if row["idx"] < 0]
+    stored = 0
+    if ordinary:
+        stored += _run_many(conn, HOT_INSERT_WRITES_IF_ALIVE, ordinary)
+    if special:
+        stored += _run_many(conn, HOT_UPSERT_WRITES_IF_ALIVE, special)
+    return stored
 
 
 def tombstone(conn: Connection, thread_id: str) -> str | None:
@@ -139,33 +307,33 @@ def checkpoint_exists(conn: Connection, thread_id: str, ns: str, checkpoint_id: 
 
 def insert_blobs(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(INSERT_BLOB[conn.dialect.name], rows)
+        _run_many(conn, HOT_INSERT_BLOB, rows)
 
 
 def insert_delta_blob(conn: Connection, row: dict[str, Any]) -> bool:
     """False when the base version is not stored (pruned, or another branch's)."""
-    return conn.execute(INSERT_DELTA_BLOB[conn.dialect.name], row).first() is not None
+    cursor = _run(conn, HOT_INSERT_DELTA_BLOB, row)
+    stored = cursor.fetchall()
+    cursor.close()
+    return bool(stored)
 
 
 def upsert_checkpoint(conn: Connection, row: dict[str, Any]) -> None:
     conn.execute(UPSERT_CHECKPOINT[conn.dialect.name], row)
 
 
-def insert_writes(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    ordinary = [row for row in rows if row["idx"] >= 0]
-    special = [row for row in rows if row["idx"] < 0]
-    if ordinary:
-        conn.execute(INSERT_WRITE[conn.dialect.name], ordinary)
-    if special:
-        conn.execute(UPSERT_WRITE[conn.dialect.name], special)
-
-
 def claim_messages(conn: Connection, thread_id: str, claims: list[tuple[str, str | None]]) -> set[str]:
     """Record (LangChain id, session message id) pairs; returns the LangChain ids that were new."""
-    if not claims:
-        return set()
-    rows = [{"thread_id": thread_id, "lc_id": lc_id, "message_id": mid} for lc_id, mid in claims]
-    return set(conn.execute(CLAIM_MESSAGES[conn.dialect.name], rows).scalars())
+    new: set[str] = set()
+    for start in range(0, len(claims), _CLAIM_CHUNK):
+        chunk = claims[start : start + _CLAIM_CHUNK]
+        params: dict[str, Any] = {"tid": thread_id}
+        for i, (lc_id, mid) in enumerate(chunk):
+            params[f"lc{i}"], params[f"mid{i}"] = lc_id, mid
+        cursor = _run(conn, _claim_statement(len(chunk)), params)
+        new.update(row[0] for row in cursor.fetchall())
+        cursor.close()
+    return new
 
 
 def release_messages(conn: Connection, thread_id: str, lc_ids: Iterable[str]) -> None:
@@ -184,15 +352,6 @@ CHECKPOINT_COLUMNS = (
     CP.c.versions,
     CP.c.metadata,
 )
-GET_CHECKPOINT = select(*CHECKPOINT_COLUMNS).where(
-    CP.c.thread_id == bindparam("tid"), CP.c.checkpoint_ns == bindparam("ns"), CP.c.checkpoint_id == bindparam("cid")
-)
-GET_LATEST_CHECKPOINT = (
-    select(*CHECKPOINT_COLUMNS)
-    .where(CP.c.thread_id == bindparam("tid"), CP.c.checkpoint_ns == bindparam("ns"))
-    .order_by(CP.c.checkpoint_id.desc())
-    .limit(1)
-)
 WRITE_COLUMNS = (WR.c.checkpoint_id, WR.c.task_id, WR.c.idx, WR.c.channel, WR.c.type, WR.c.blob, WR.c.task_path)
 WRITES_OF = select(*WRITE_COLUMNS).where(
     WR.c.thread_id == bindparam("tid"),
@@ -201,7 +360,56 @@ WRITES_OF = select(*WRITE_COLUMNS).where(
 )
 
 
-def _blob_chains():
+CheckpointRecord = namedtuple(
+    "CheckpointRecord",
+    "thread_id checkpoint_ns checkpoint_id parent_checkpoint_id type checkpoint versions metadata",
+)
+WriteRecord = namedtuple("WriteRecord", "checkpoint_id task_id idx channel type blob task_path")
+
+
+def _checkpoint_with_writes(latest: bool):
+    """One checkpoint (the latest, or by id) joined to its writes: a row per write, or one row
+    with no write."""
+    query = select(*CHECKPOINT_COLUMNS).where(CP.c.thread_id == bindparam("tid"), CP.c.checkpoint_ns == bindparam("ns"))
+    if latest:
+        query = query.order_by(CP.c.checkpoint_id.desc()).limit(1)
+    else:
+        query = query.where(CP.c.checkpoint_id == bindparam("cid"))
+    cp = query.subquery("cp")
+    on = and_(WR.c.thread_id == cp.c.thread_id, WR.c.checkpoint_ns == cp.c.checkpoint_ns,
+              WR.c.checkpoint_id == cp.c.checkpoint_id)
+    return select(
+        cp, WR.c.task_id, WR.c.idx, WR.c.channel, WR.c.type.label("write_type"), WR.c.blob, WR.c.task_path
+    ).select_from(cp.outerjoin(WR, on))
+
+
+HOT_LATEST_WITH_WRITES = Hot(dict.fromkeys(_INSERTS, _checkpoint_with_writes(latest=True)))
+HOT_CHECKPOINT_WITH_WRITES = Hot(dict.fromkeys(_INSERTS, _checkpoint_with_writes(latest=False)))
+
+
+def checkpoint_with_writes(
+    conn: Connection, thread_id: str, ns: str, checkpoint_id: str | None
+) -> tuple[CheckpointRecord, list[WriteRecord]] | None:
+    """The checkpoint (the latest without an id) and its writes, in one statement."""
+    if checkpoint_id:
+        cursor = _run(conn, HOT_CHECKPOINT_WITH_WRITES, {"tid": thread_id, "ns": ns, "cid": checkpoint_id})
+    else:
+        cursor = _run(conn, HOT_LATEST_WITH_WRITES, {"tid": thread_id, "ns": ns})
+    rows = cursor.fetchall()
+    cursor.close()
+    if not rows:
+        return None
+    first = rows[0]
+    row = CheckpointRecord(*first[:6], _unjson(first[6]), _unjson(first[7]))
+    writes = [
+        WriteRecord(row.checkpoint_id, task_id, idx, channel, type_, blob, task_path)
+        for *_, task_id, idx, channel, type_, blob, task_path in rows
+        if task_id is not None
+    ]
+    return row, writes
+
+
+def _blob_chains(by_key: bool = False):
     """The blobs of the given (channel, version) keys of one thread namespace, and every base
     they extend, each row once: one recursive walk over keys, then one join for the bytes."""
     keys = (
@@ -209,32 +417,60 @@ def _blob_chains():
         .where(
             BL.c.thread_id == bindparam("tid"),
             BL.c.checkpoint_ns == bindparam("ns"),
+            # The two IN lists let SQLite look the keys up in the primary key (a row-value IN
+            # alone scans every blob of the thread).
+            BL.c.channel.in_(bindparam("channels", expanding=True)),
+            BL.c.version.in_(bindparam("versions", expanding=True)),
             tuple_(BL.c.channel, BL.c.version).in_(bindparam("keys", expanding=True)),
         )
         .cte("chain", recursive=True)
     )
     link = BL.alias("link")
-    keys = keys.union(
+    columns = (BL.c.channel, BL.c.version, BL.c.type, BL.c.blob, BL.c.base_version, BL.c.depth)
+    if not by_key:
+        keys = keys.union(
+            select(link.c.channel, link.c.base_version)
+            .join_from(link, keys, and_(link.c.channel == keys.c.channel, link.c.version == keys.c.version))
+            .where(
+                link.c.thread_id == bindparam("tid"),
+                link.c.checkpoint_ns == bindparam("ns"),
+                link.c.base_version.is_not(None),
+            )
+        )
+        return select(*columns).join_from(
+            BL, keys, and_(BL.c.channel == keys.c.channel, BL.c.version == keys.c.version)
+        ).where(BL.c.thread_id == bindparam("tid"), BL.c.checkpoint_ns == bindparam("ns"))
+    # PostgreSQL: every step a primary-key lookup (LATERAL ... LIMIT 1), whatever the planner's
+    # statistics say (fresh tables look empty to it, and it would scan the thread's blobs at
+    # every step of the walk).
+    step = (
         select(link.c.channel, link.c.base_version)
-        .join_from(link, keys, and_(link.c.channel == keys.c.channel, link.c.version == keys.c.version))
         .where(
             link.c.thread_id == bindparam("tid"),
             link.c.checkpoint_ns == bindparam("ns"),
+            link.c.channel == keys.c.channel,
+            link.c.version == keys.c.version,
             link.c.base_version.is_not(None),
         )
+        .limit(1)  # (keeps the planner from flattening it into a join)
+        .lateral("step")
     )
-    return select(BL.c.channel, BL.c.version, BL.c.type, BL.c.blob, BL.c.base_version, BL.c.depth).join_from(
-        BL, keys, and_(BL.c.channel == keys.c.channel, BL.c.version == keys.c.version)
-    ).where(BL.c.thread_id == bindparam("tid"), BL.c.checkpoint_ns == bindparam("ns"))
+    keys = keys.union(select(step.c.channel, step.c.base_version).select_from(keys).join(step, true()))
+    row = (
+        select(*columns)
+        .where(
+            BL.c.thread_id == bindparam("tid"),
+            BL.c.checkpoint_ns == bindparam("ns"),
+            BL.c.channel == keys.c.channel,
+            BL.c.version == keys.c.version,
+        )
+        .limit(1)
+        .lateral("row")
+    )
+    return select(*row.c).select_from(keys).join(row, true())
 
 
-BLOB_CHAINS = _blob_chains()
-
-
-def get_checkpoint(conn: Connection, thread_id: str, ns: str, checkpoint_id: str | None) -> Row | None:
-    if checkpoint_id:
-        return conn.execute(GET_CHECKPOINT, {"tid": thread_id, "ns": ns, "cid": checkpoint_id}).first()
-    return conn.execute(GET_LATEST_CHECKPOINT, {"tid": thread_id, "ns": ns}).first()
+BLOB_CHAINS = {"sqlite": _blob_chains(), "postgresql": _blob_chains(by_key=True)}
 
 
 def _metadata_matches(dialect: str, filter: dict[str, Any]) -> list[Any]:
@@ -289,7 +525,14 @@ def blob_chains(conn: Connection, thread_id: str, ns: str, keys: Iterable[tuple[
     keys = list(keys)
     if not keys:
         return []
-    return list(conn.execute(BLOB_CHAINS, {"tid": thread_id, "ns": ns, "keys": keys}))
+    params = {
+        "tid": thread_id,
+        "ns": ns,
+        "keys": keys,
+        "channels": sorted({c for c, _ in keys}),
+        "versions": sorted({v for _, v in keys}),
+    }
+    return list(conn.execute(BLOB_CHAINS[conn.dialect.name], params))
 
 
 # --- delete, copy ----------------------------------------------------------------------------

@@ -67,12 +67,19 @@ class ChatkeepSaver(ChatkeepSaverBase):
         with self._write_lock, self._writer.begin() as conn:
             return body(conn, *args)
 
+    def _single(self, body: Callable[..., T], *args: Any, write: bool = True) -> T:
+        """`body` runs one statement by itself: a connection with no transaction begun."""
+        with self._write_lock if write else nullcontext(), self.engine.connect() as conn:
+            return body(conn, *args)
+
     # --- BaseCheckpointSaver -------------------------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id, ns, checkpoint_id = self._target(config)
         hits: dict = {}
-        raw = self._tx(self._get_tx, thread_id, ns, checkpoint_id, hits, write=False)
+        raw = self._single(self._get_cached, thread_id, ns, checkpoint_id, hits, write=False)
+        if raw is store.NEED_BLOBS:
+            raw = self._tx(self._get_tx, thread_id, ns, checkpoint_id, hits, write=False)
         return None if raw is None else self._load(raw, hits=hits, remember=True)
 
     def list(
@@ -108,7 +115,9 @@ class ChatkeepSaver(ChatkeepSaverBase):
         task_path: str = "",
     ) -> None:
         thread_id, checkpoint_id, rows = self._write_rows(config, writes, task_id, task_path)
-        if rows:
+        if rows and self._single_writes(rows):
+            self._single(self._put_writes_single, thread_id, checkpoint_id, rows)
+        elif rows:
             self._tx(store.put_writes, thread_id, checkpoint_id, rows)
 
     def delete_thread(self, thread_id: str) -> None:

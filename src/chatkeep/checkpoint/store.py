@@ -134,19 +134,40 @@ def _session_owner(conn: Connection, thread_id: str, plan: SessionPlan) -> str:
 
 
 def put(conn: Connection, plan: PutPlan) -> PutResult:
+    """Store a checkpoint with its new blobs, and mirror its new messages, in the caller's
+    transaction.
+
+    A thread this saver already wrote to (its owner known, the checkpoint has a parent) takes the
+    short way: the checkpoint row first, by a statement that also checks for a tombstone and
+    that the base of the (usual, single) tail blob is stored, then every blob in one statement,
+    then the mirror; nothing else is read. Otherwise (a first checkpoint, an owner to check, a
+    thread that was deleted, a missing base) the tombstone and the session are looked at first,
+    and a tail whose base is gone is stored whole."""
+    if (
+        plan.parent_id  # a first checkpoint always checks: the session may be gone since
+        and plan.known_owner
+        and plan.known_owner == (plan.session.owner_id or plan.known_owner)
+    ):
+        if len(plan.deltas) <= 1:
+            base = (plan.deltas[0].row["channel"], plan.deltas[0].row["base_version"]) if plan.deltas else None
+            if repository.upsert_checkpoint_if_alive(conn, plan.checkpoint, base):
+                repository.insert_blobs(conn, [*plan.blobs, *(delta.row for delta in plan.deltas)])
+                if plan.mirror is not None:
+                    mirror(conn, plan.thread_id, plan.known_owner, plan.mirror)
+                return PutResult(stored=True, owner_id=plan.known_owner)
+        elif repository.upsert_checkpoint_if_alive(conn, plan.checkpoint):
+            return _store_values(conn, plan, plan.known_owner)
     dead_before = repository.tombstone(conn, plan.thread_id)
     if dead_before is not None and _stale_put(conn, plan, dead_before):
         log.info("dropped a late checkpoint of deleted thread %s", plan.thread_id)
         return PutResult(stored=False)
-    if (
-        dead_before is None
-        and plan.parent_id  # a first checkpoint always checks: the session may be gone since
-        and plan.known_owner
-        and plan.known_owner == (plan.session.owner_id or plan.known_owner)
-    ):
-        owner = plan.known_owner
-    else:
-        owner = _session_owner(conn, plan.thread_id, plan.session)
+    owner = _session_owner(conn, plan.thread_id, plan.session)
+    repository.upsert_checkpoint(conn, plan.checkpoint)
+    return _store_values(conn, plan, owner)
+
+
+def _store_values(conn: Connection, plan: PutPlan, owner: str) -> PutResult:
+    """The put's blobs (full copies in one statement, tails each against its base) and mirror."""
     result = PutResult(stored=True, owner_id=owner)
     repository.insert_blobs(conn, plan.blobs)
     for delta in plan.deltas:
@@ -154,7 +175,6 @@ def put(conn: Connection, plan: PutPlan) -> PutResult:
             type_, blob = delta.full()
             repository.insert_blobs(conn, [{**delta.row, "type": type_, "blob": blob, "base_version": None, "depth": 0}])
             result.full_copies.add(delta.row["channel"])
-    repository.upsert_checkpoint(conn, plan.checkpoint)
     if plan.mirror is not None:
         mirror(conn, plan.thread_id, owner, plan.mirror)
     return result
@@ -185,24 +205,29 @@ def mirror(conn: Connection, thread_id: str, owner_id: str, plan: MirrorPlan) ->
 
 def put_writes(conn: Connection, thread_id: str, checkpoint_id: str, rows: list[dict[str, Any]]) -> bool:
     """Store writes (they may come before their checkpoint); False if the thread was deleted
-    after their checkpoint was made."""
+    after their checkpoint was made. One statement (two with special writes) that checks the
+    tombstone itself; the tombstone is read only when fewer rows went in than came."""
+    if repository.insert_writes_if_alive(conn, rows) >= len(rows):
+        return True
     dead_before = repository.tombstone(conn, thread_id)
     if dead_before is not None and checkpoint_id < dead_before:
         log.info("dropped late writes of deleted thread %s", thread_id)
         return False
-    repository.insert_writes(conn, rows)
     return True
 
 
 # --- reading ---------------------------------------------------------------------------------
+
+# What get(cached_only=True) returns when the values are not all cached.
+NEED_BLOBS = object()
 
 
 @dataclass
 class RawTuple:
     """One checkpoint's rows, not deserialised yet."""
 
-    row: Row
-    writes: list[Row]
+    row: Row | repository.CheckpointRecord
+    writes: list[Row] | list[repository.WriteRecord]
     blobs: dict[tuple[str, str], Row]
 
 
@@ -212,14 +237,19 @@ def get(
     ns: str,
     checkpoint_id: str | None,
     have: Callable[[str, str], bool] = lambda channel, version: False,
-) -> RawTuple | None:
+    cached_only: bool = False,
+) -> RawTuple | None | object:
     """The checkpoint (the latest without an id) with its writes and the blobs of its values,
-    except those `have(channel, version)` says the caller already holds."""
-    row = repository.get_checkpoint(conn, thread_id, ns, checkpoint_id)
-    if row is None:
+    except those `have(channel, version)` says the caller already holds. With `cached_only`
+    (one statement, outside a transaction), NEED_BLOBS when some blob must be read: the caller
+    then reads again in a transaction."""
+    found = repository.checkpoint_with_writes(conn, thread_id, ns, checkpoint_id)
+    if found is None:
         return None
-    writes = repository.writes_of(conn, thread_id, ns, [row.checkpoint_id])
+    row, writes = found
     keys = [(c, v) for c, v in row.versions.items() if not have(c, v)]
+    if keys and cached_only:
+        return NEED_BLOBS
     blobs = {(b.channel, b.version): b for b in repository.blob_chains(conn, thread_id, ns, keys)}
     return RawTuple(row, writes, blobs)
 
