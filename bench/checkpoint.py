@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import argparse
 import copy as copy_module
-import os
 import random
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +38,7 @@ from sqlalchemy import Boolean, Engine, Float, Integer, LargeBinary, Numeric, cr
 from sqlalchemy.engine import make_url
 from sqlalchemy.types import JSON
 
+from common import add_backend_arguments, chosen_backends, machine_line  # noqa: E402  (bench/ is on sys.path)
 from chatkeep.checkpoint import ChatkeepSaver
 from chatkeep.config import Settings
 from chatkeep.db.engine import sync_url
@@ -612,18 +611,9 @@ def targets(ck: Side, peer: Side, memory: Side, args: argparse.Namespace) -> lis
 # --- main --------------------------------------------------------------------------------------
 
 
-def machine_line(postgres_url: str | None) -> str:
-    python = ".".join(map(str, sys.version_info[:3]))
-    line = f"{len(os.sched_getaffinity(0))} cores (nproc), Python {python}, SQLite {sqlite3.sqlite_version}"
-    if postgres_url:
-        with psycopg.connect(postgres_url) as conn:
-            line += f", PostgreSQL {conn.execute('SHOW server_version').fetchone()[0]}"
-    from importlib.metadata import version
 
-    line += ", " + ", ".join(
-        f"{name} {version(name)}" for name in ("langgraph", "langgraph-checkpoint-sqlite", "langgraph-checkpoint-postgres")
-    )
-    return line
+
+PEER_PACKAGES = ("langgraph", "langgraph-checkpoint-sqlite", "langgraph-checkpoint-postgres")
 
 
 def parse_args() -> argparse.Namespace:
@@ -633,20 +623,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--long-turns", type=int, default=200, help="turns of the long thread (default 200)")
     parser.add_argument("--reads", type=int, default=20, help="timed get_state calls per saver (default 20)")
     parser.add_argument("--deletes", type=int, default=3, help="copies of the long thread deleted (default 3)")
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
-    parser.add_argument("--postgres-url", default=os.environ.get("CHATKEEP_TEST_POSTGRES_URL"),
-                        help="a PostgreSQL server URL (default $CHATKEEP_TEST_POSTGRES_URL)")
+    add_backend_arguments(parser)
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
     console = Console(width=170)
-    backends = [b for b in args.backends.split(",") if b]
-    if "postgresql" in backends and not args.postgres_url:
-        console.print("[yellow]postgresql skipped: no --postgres-url and no CHATKEEP_TEST_POSTGRES_URL[/]")
-        backends.remove("postgresql")
-    console.print(f"checkpoint benchmark: {machine_line(args.postgres_url if 'postgresql' in backends else None)}")
+    backends = chosen_backends(args, console)
+    console.print(f"checkpoint benchmark: {machine_line(args.postgres_url if 'postgresql' in backends else None, PEER_PACKAGES)}")
     console.print(f"{args.threads} threads × {args.turns} turns, a {args.long_turns}-turn thread, "
                   f"{args.reads} get_state, {args.deletes + 1} delete_thread per saver")
     started = time.perf_counter()

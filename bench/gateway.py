@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root, for tests.*
 
+from common import add_backend_arguments, chosen_backends, machine_line  # noqa: E402  (bench/ is on sys.path)
 from chatkeep.auth import service as auth_service  # noqa: E402
 from chatkeep.auth.principal import Principal  # noqa: E402
 from chatkeep.auth.schemas import UserCreate  # noqa: E402
@@ -350,13 +350,6 @@ def print_report(console: Console, result: Result, args: argparse.Namespace) -> 
     console.print()
 
 
-def machine_line(postgres_url: str | None) -> str:
-    python = ".".join(map(str, sys.version_info[:3]))
-    line = f"{len(os.sched_getaffinity(0))} cores (nproc), Python {python}, SQLite {sqlite3.sqlite_version}"
-    if postgres_url:
-        with psycopg.connect(postgres_url) as conn:
-            line += f", PostgreSQL {conn.execute('SHOW server_version').fetchone()[0]}"
-    return line
 
 
 def parse_args() -> argparse.Namespace:
@@ -366,19 +359,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=600, help="timed sequential calls per row (default 600)")
     parser.add_argument("--load-requests", type=int, default=300,
                         help=f"calls per round of concurrent load per row ({CONCURRENCY} clients; 0 skips; default 300)")
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
-    parser.add_argument("--postgres-url", default=os.environ.get("CHATKEEP_TEST_POSTGRES_URL"),
-                        help="a PostgreSQL server URL (default $CHATKEEP_TEST_POSTGRES_URL)")
+    add_backend_arguments(parser)
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
     console = Console(width=130)
-    backends = [b for b in args.backends.split(",") if b]
-    if "postgresql" in backends and not args.postgres_url:
-        console.print("[yellow]postgresql skipped: no --postgres-url and no CHATKEEP_TEST_POSTGRES_URL[/]")
-        backends.remove("postgresql")
+    backends = chosen_backends(args, console)
     if args.postgres_url:  # the tests' fresh_database_url / drop_database read it from here
         os.environ["CHATKEEP_TEST_POSTGRES_URL"] = args.postgres_url
     console.print(f"gateway benchmark: {machine_line(args.postgres_url if 'postgresql' in backends else None)}")

@@ -15,11 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import socket
-import sqlite3
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -36,6 +33,7 @@ from rich.table import Table
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
 
+from common import add_backend_arguments, chosen_backends, machine_line  # noqa: E402  (bench/ is on sys.path)
 from chatkeep.app import create_app
 from chatkeep.auth import service as auth_service
 from chatkeep.auth.principal import Principal
@@ -390,13 +388,6 @@ def analyze(urls: dict[str, str]) -> None:
             conn.execute("ANALYZE")
 
 
-def machine_line(postgres_url: str | None) -> str:
-    python = ".".join(map(str, sys.version_info[:3]))
-    line = f"{len(os.sched_getaffinity(0))} cores (nproc), Python {python}, SQLite {sqlite3.sqlite_version}"
-    if postgres_url:
-        with psycopg.connect(postgres_url) as conn:
-            line += f", PostgreSQL {conn.execute('SHOW server_version').fetchone()[0]}"
-    return line
 
 
 def run_backend(backend: str, args: argparse.Namespace, console: Console) -> None:
@@ -422,19 +413,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--appends", type=int, default=1000, help="timed appends per side (default 1000)")
     parser.add_argument("--reads", type=int, default=30, help="timed reads per size and side (default 30)")
     parser.add_argument("--peer-max-size", type=int, default=10_000, help="largest session the peer loads")
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
-    parser.add_argument("--postgres-url", default=os.environ.get("CHATKEEP_TEST_POSTGRES_URL"),
-                        help="a PostgreSQL server URL (default $CHATKEEP_TEST_POSTGRES_URL)")
+    add_backend_arguments(parser)
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
     console = Console(width=150)
-    backends = [b for b in args.backends.split(",") if b]
-    if "postgresql" in backends and not args.postgres_url:
-        console.print("[yellow]postgresql skipped: no --postgres-url and no CHATKEEP_TEST_POSTGRES_URL[/]")
-        backends.remove("postgresql")
+    backends = chosen_backends(args, console)
     console.print(f"history benchmark: {machine_line(args.postgres_url if 'postgresql' in backends else None)}")
     console.print(f"sizes {args.sizes}, {args.appends} appends, {args.reads} reads per size, "
                   f"peer loads sessions up to {args.peer_max_size:,}")
