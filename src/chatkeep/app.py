@@ -21,6 +21,7 @@ from chatkeep.http.errors import install_error_handlers
 from chatkeep.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from chatkeep.llm import LLM
 from chatkeep.logs import configure_logging
+from chatkeep.maintenance import Maintenance
 from chatkeep.runs.api import router as runs_router
 from chatkeep.runs.executor import RunExecutor
 from chatkeep.streams import make_broker
@@ -46,9 +47,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.broker = make_broker(settings)
         app.state.runs = RunExecutor(app.state.database, app.state.llm, app.state.background, app.state.broker, settings)
         app.state.runs.start_reaper()
+        app.state.maintenance = Maintenance(app.state.database, settings)
+        app.state.maintenance.start()
         try:
             yield
         finally:
+            await app.state.maintenance.stop()
             await app.state.runs.stop()
             # Let replies still streaming to a gone client finish and be stored; runs that
             # cannot finish in time end as "interrupted".

@@ -88,7 +88,10 @@ class Settings(BaseSettings):
     # A run started while another runs in the same session: refused (409) or queued.
     run_multitask: Literal["reject", "enqueue"] = "reject"
     redis_max_connections: int = 1000  # each open event stream holds one while it waits
-    shutdown_grace_seconds: float = 10.0  # in-flight streams get this long to finish on shutdown
+    shutdown_grace_seconds: float = 10.0
+    # Housekeeping: anonymous sessions never claimed are purged after this long without activity.
+    anonymous_session_ttl_days: float = 30.0
+    maintenance_interval_seconds: float = 600.0  # in-flight streams get this long to finish on shutdown
 
     # Browsers and external identity providers (see README "Sign-in").
     visitor_cookie_max_age_seconds: int = 365 * 24 * 3600

@@ -299,3 +299,10 @@ async def messages_upto(db: AsyncSession, session_id: str, until_seq: int) -> li
     """Chat and tool messages with seq <= until_seq, oldest first (what a fork copies)."""
     stmt = select(M).where(M.session_id == session_id, M.kind.in_(VISIBLE_TO_MODEL), M.seq <= until_seq)
     return list(await db.scalars(stmt.order_by(M.seq.asc())))
+
+
+async def stale_sessions_of_owners(db: AsyncSession, owner_prefix: str, before: datetime, limit: int) -> list[str]:
+    """Ids of sessions whose owner id starts with `owner_prefix`, untouched since `before`."""
+    pattern = _escape_like(owner_prefix) + "%"
+    query = select(S.id).where(S.owner_id.like(pattern, escape="\\"), S.updated_at < before).limit(limit)
+    return list(await db.scalars(query))

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatkeep.auth import service as auth_service
 from chatkeep.auth.principal import Principal
+from chatkeep.auth.visitors import VISITOR_PREFIX
 from chatkeep.checkpoint import service as checkpoint_service
 from chatkeep.config import Settings
 from chatkeep.db.base import utcnow
@@ -673,3 +674,17 @@ async def set_active_run(db: AsyncSession, session_id: str, run_id: str) -> None
 async def clear_active_run(db: AsyncSession, session_id: str, run_id: str) -> None:
     """Forget the session's active run, if it is still this one."""
     await repository.clear_active_run(db, session_id, run_id)
+
+
+# --- maintenance ----------------------------------------------------------------------------
+
+
+async def purge_visitor_sessions(db: AsyncSession, *, older_than: datetime, batch: int) -> int:
+    """Hard-delete up to `batch` sessions that anonymous visitors left unclaimed and untouched
+    since `older_than` (claimed sessions belong to users and are never touched). Unchecked:
+    a maintenance task, not a request."""
+    ids = await repository.stale_sessions_of_owners(db, VISITOR_PREFIX, older_than, batch)
+    for session_id in ids:
+        await repository.delete_session(db, session_id)
+        await checkpoint_service.forget_thread(db, session_id)
+    return len(ids)
