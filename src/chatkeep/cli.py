@@ -89,6 +89,11 @@ def serve(
 
     settings = load_settings(host=host, port=port, workers=workers)
     _announce(settings)  # migrates, too
+    if settings.workers > 1 and not settings.redis_url:
+        err_console.print(
+            "[yellow]warning:[/yellow] with several workers, runs' event streams and cancels need a shared "
+            "broker: set CHATKEEP_REDIS_URL (each worker otherwise sees only its own runs)"
+        )
     uvicorn.run(
         "chatkeep.app:create_app",
         factory=True,

@@ -124,3 +124,15 @@ async def test_many_concurrent_followers(broker):
         await broker.publish(key, "delta", {"i": 1})
         await broker.publish(key, "done", {})
     assert all(len(found) == 3 for found in await asyncio.gather(*readers))
+
+
+async def test_an_explicit_id_must_come_after_the_last(broker):
+    from chatkeep.streams.broker import EventIdTaken, next_event_id
+
+    key = stream()
+    first = await broker.publish(key, "delta", {})
+    chosen = next_event_id(first.id, 0)  # a clock behind the stream still gives a later id
+    assert (await broker.publish(key, "done", {}, event_id=chosen)).id == chosen
+    with pytest.raises(EventIdTaken):
+        await broker.publish(key, "late", {}, event_id=first.id)
+    assert [e.id for e in await broker.read(key, None, wait=0)] == [first.id, chosen]

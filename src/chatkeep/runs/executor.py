@@ -28,6 +28,7 @@ from chatkeep.runs.schemas import Run, RunCreate
 from chatkeep.sessions import service as sessions
 from chatkeep.sessions.schemas import MessageIn, MessageQuery
 from chatkeep.streams import Broker
+from chatkeep.streams.broker import EventIdTaken, next_event_id
 
 log = logging.getLogger("chatkeep.runs")
 CANCEL_POLL_SECONDS = 0.2
@@ -102,7 +103,7 @@ class RunExecutor:
             stream_key(run.id), "run.started", {"run_id": run.id, "session_id": session_id, "agent": run.agent, "model": model}
         )
         run.cursor = started.id
-        work = self._execute(principal, run.id, session_id, data, model, queued=run.status == "pending")
+        work = self._execute(principal, run.id, session_id, data, model, started.id, queued=run.status == "pending")
         self._tasks[run.id] = self.background.spawn(work)
         return run
 
@@ -137,10 +138,10 @@ class RunExecutor:
     # --- executing ---------------------------------------------------------------------------
 
     async def _execute(
-        self, principal: Principal, run_id: str, session_id: str, data: RunCreate, model: str, *, queued: bool
+        self, principal: Principal, run_id: str, session_id: str, data: RunCreate, model: str, cursor: str, *, queued: bool
     ) -> None:
         stream = stream_key(run_id)
-        state = _Progress(stream)
+        state = _Progress(stream, cursor)
         current = asyncio.current_task()
         assert current is not None
         supervisor = asyncio.create_task(self._supervise(run_id, current, state))
@@ -242,26 +243,30 @@ class RunExecutor:
         error: str | None = None,
         message_ids: list[str] | None = None,
     ) -> None:
-        """Record the outcome, then publish the terminal event (so a client that sees it finds
-        the run ended), then let the stream expire after the retention period."""
+        """Record the outcome with the terminal event's id, then publish that event: a client that
+        sees it finds the run ended at that cursor. Then the stream expires after the retention."""
         stream = stream_key(run_id)
+        terminal_id = next_event_id(state.cursor, int(time.time() * 1000))
         async with session_scope(self.database) as db:
             ended = await service.finish(
-                db, run_id, session_id, status, cursor=None, tokens=state.tokens, error=error, message_ids=message_ids
+                db, run_id, session_id, status, cursor=terminal_id, tokens=state.tokens, error=error, message_ids=message_ids
             )
         if ended:
-            event = await self.broker.publish(stream, event_type, data)
-            async with session_scope(self.database) as db:
-                await service.record_cursor(db, run_id, event.id)
+            try:
+                await self.broker.publish(stream, event_type, data, event_id=terminal_id)
+            except EventIdTaken:  # another event came first (e.g. the clock stepped back)
+                event = await self.broker.publish(stream, event_type, data)
+                async with session_scope(self.database) as db:
+                    await service.record_cursor(db, run_id, event.id)
         await self.broker.expire(stream, self.settings.run_event_retention_seconds)
 
 
 class _Progress:
     """What a run has produced so far, when it last reported it, and how to keep a partial reply."""
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, cursor: str) -> None:
         self.stream = stream
-        self.cursor: str | None = None
+        self.cursor = cursor  # the last event published
         self.tokens = 0
         self.texts: list[str] = []
         self.store_partial: Callable[[], Awaitable[list[str]]] | None = None

@@ -31,6 +31,16 @@ def valid_cursor(cursor: str) -> bool:
     return ms.isdigit() and len(ms) <= 15 and (not sep or (seq.isdigit() and len(seq) <= 15))
 
 
+def next_event_id(after: str, now_ms: int) -> str:
+    """The smallest id a new event may take after `after`, at the time `now_ms`."""
+    ms, seq = cursor_key(after)
+    return f"{now_ms}-0" if now_ms > ms else f"{ms}-{seq + 1}"
+
+
+class EventIdTaken(Exception):
+    """An explicit event id did not sort after the stream's last event."""
+
+
 class StreamGone(ChatkeepError):
     """The stream's retention ended: its events are gone (the stored messages remain)."""
 
@@ -42,7 +52,9 @@ class Broker(abc.ABC):
     """Append-only streams. Publishing never waits for readers; a slow reader only lags."""
 
     @abc.abstractmethod
-    async def publish(self, stream: str, type: str, data: dict[str, Any]) -> Event: ...
+    async def publish(self, stream: str, type: str, data: dict[str, Any], *, event_id: str | None = None) -> Event:
+        """Append an event. An explicit `event_id` must sort after the stream's last one
+        (EventIdTaken otherwise): it lets a writer record an id before the event is visible."""
 
     @abc.abstractmethod
     async def read(self, stream: str, after: str | None, *, wait: float) -> list[Event]:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatkeep.streams.broker import Broker, Event, cursor_key
+from chatkeep.streams.broker import Broker, Event, EventIdTaken, cursor_key
 
 
 @dataclass
@@ -35,13 +35,18 @@ class MemoryBroker(Broker):
             return None
         return found
 
-    async def publish(self, stream: str, type: str, data: dict[str, Any]) -> Event:
+    async def publish(self, stream: str, type: str, data: dict[str, Any], *, event_id: str | None = None) -> Event:
         target = self._live(stream)
         if target is None:
             target = self._streams[stream] = _Stream()
-        ms = int(time.time() * 1000)
-        last_ms, last_seq = target.last
-        target.last = (ms, 0) if ms > last_ms else (last_ms, last_seq + 1)
+        if event_id is not None:
+            if cursor_key(event_id) <= target.last:
+                raise EventIdTaken(event_id)
+            target.last = cursor_key(event_id)
+        else:
+            ms = int(time.time() * 1000)
+            last_ms, last_seq = target.last
+            target.last = (ms, 0) if ms > last_ms else (last_ms, last_seq + 1)
         event = Event(f"{target.last[0]}-{target.last[1]}", type, data)
         target.events.append(event)
         target.keys.append(target.last)

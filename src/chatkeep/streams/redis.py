@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import redis.asyncio as redis
 
-from chatkeep.streams.broker import Broker, Event
+from chatkeep.streams.broker import Broker, Event, EventIdTaken
 
 KEY_PREFIX = "chatkeep:"
 
@@ -19,12 +19,17 @@ class RedisBroker(Broker):
         self.client = redis.Redis.from_url(url, max_connections=max_connections, socket_timeout=max_wait + 10)
         self.max_events = max_events
 
-    async def publish(self, stream: str, type: str, data: dict[str, Any]) -> Event:
+    async def publish(self, stream: str, type: str, data: dict[str, Any], *, event_id: str | None = None) -> Event:
         key = KEY_PREFIX + stream
-        event_id = await self.client.xadd(
-            key, {"type": type, "data": orjson.dumps(data)}, maxlen=self.max_events, approximate=True
-        )
-        return Event(event_id.decode(), type, data)
+        try:
+            added = await self.client.xadd(
+                key, {"type": type, "data": orjson.dumps(data)}, id=event_id or "*", maxlen=self.max_events, approximate=True
+            )
+        except redis.ResponseError as exc:
+            if event_id is not None and "equal or smaller" in str(exc):
+                raise EventIdTaken(event_id) from exc
+            raise
+        return Event(added.decode(), type, data)
 
     async def read(self, stream: str, after: str | None, *, wait: float) -> list[Event]:
         key = KEY_PREFIX + stream
