@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 router = APIRouter(tags=["health"])
 
@@ -19,8 +18,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     """The database answers."""
     try:
-        async with request.app.state.database.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await request.app.state.database.ping()
     except Exception:  # any failure to reach the database means "not ready"
         return JSONResponse(
             {"status": "unavailable", "error": "the database is unreachable", "code": "database_unavailable"},

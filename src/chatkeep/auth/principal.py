@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 PrincipalKind = Literal["user", "visitor", "admin"]
+# Anonymous visitor ids start with this (they own sessions like user ids do).
+VISITOR_PREFIX = "visitor_"
 
 
 @dataclass(frozen=True, slots=True)

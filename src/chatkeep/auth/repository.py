@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chatkeep.db.tables import ApiKeyRow, ChatSessionRow, UserRow, VisitorClaimRow
+from chatkeep.db.tables import ApiKeyRow, UserRow, VisitorClaimRow
 
 
 async def insert_user(db: AsyncSession, row: UserRow) -> UserRow:
@@ -86,7 +86,3 @@ async def insert_claim(db: AsyncSession, visitor_id: str, user_id: str, when: da
     )
     return (await db.execute(statement)).first() is not None
 
-
-async def reassign_sessions(db: AsyncSession, from_owner: str, to_owner: str) -> int:
-    result = await db.execute(update(ChatSessionRow).where(ChatSessionRow.owner_id == from_owner).values(owner_id=to_owner))
-    return result.rowcount or 0

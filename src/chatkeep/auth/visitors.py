@@ -11,12 +11,12 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatkeep.auth import repository
-from chatkeep.auth.principal import Principal
+from chatkeep.auth.principal import VISITOR_PREFIX, Principal
 from chatkeep.db.base import utcnow
 from chatkeep.errors import Conflict
 from chatkeep.ids import new_id
+from chatkeep.sessions import service as sessions
 
-VISITOR_PREFIX = "visitor_"
 
 
 def new_visitor() -> Principal:
@@ -45,4 +45,4 @@ async def claim(db: AsyncSession, user: Principal, visitor_id: str, *, strict: b
         if strict and await repository.visitor_claimed_by(db, visitor_id) != user.id:
             raise Conflict("this visitor was already claimed by another user", code="visitor_already_claimed")
         return 0
-    return await repository.reassign_sessions(db, visitor_id, user.id)
+    return await sessions.give_sessions(db, visitor_id, user.id)

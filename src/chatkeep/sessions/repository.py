@@ -306,3 +306,8 @@ async def stale_sessions_of_owners(db: AsyncSession, owner_prefix: str, before: 
     pattern = _escape_like(owner_prefix) + "%"
     query = select(S.id).where(S.owner_id.like(pattern, escape="\\"), S.updated_at < before).limit(limit)
     return list(await db.scalars(query))
+
+
+async def change_owner(db: AsyncSession, from_owner: str, to_owner: str) -> int:
+    result = await db.execute(update(S).where(S.owner_id == from_owner).values(owner_id=to_owner))
+    return result.rowcount or 0

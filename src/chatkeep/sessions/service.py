@@ -12,8 +12,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatkeep.auth import service as auth_service
-from chatkeep.auth.principal import Principal
-from chatkeep.auth.visitors import VISITOR_PREFIX
+from chatkeep.auth.principal import VISITOR_PREFIX, Principal
 from chatkeep.checkpoint import service as checkpoint_service
 from chatkeep.config import Settings
 from chatkeep.db.base import utcnow
@@ -674,6 +673,14 @@ async def set_active_run(db: AsyncSession, session_id: str, run_id: str) -> None
 async def clear_active_run(db: AsyncSession, session_id: str, run_id: str) -> None:
     """Forget the session's active run, if it is still this one."""
     await repository.clear_active_run(db, session_id, run_id)
+
+
+# --- owners (used by auth.visitors, which checks the claim) ---------------------------------
+
+
+async def give_sessions(db: AsyncSession, from_owner: str, to_owner: str) -> int:
+    """Move every session of one owner to another (a visitor's to the user who claimed it)."""
+    return await repository.change_owner(db, from_owner, to_owner)
 
 
 # --- maintenance ----------------------------------------------------------------------------
