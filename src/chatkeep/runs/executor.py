@@ -155,7 +155,10 @@ class RunExecutor:
                 ids, content = await self._chat(principal, session_id, data, model, state)
             else:
                 ids, content = await self._graph(principal, session_id, data, state)
-            await self.broker.publish(stream, "message.completed", {"message_id": ids[-1] if ids else None, "content": content})
+            completed = await self.broker.publish(
+                stream, "message.completed", {"message_id": ids[-1] if ids else None, "content": content}
+            )
+            state.cursor = completed.id  # the terminal event's id must come after this one
             await self._end(run_id, session_id, "run.completed", {"message_ids": ids}, state, "completed", message_ids=ids)
         except asyncio.CancelledError:
             if run_id not in self._cancel_requested:  # shutting down: the run cannot finish here
